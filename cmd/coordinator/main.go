@@ -1,0 +1,76 @@
+// Command coordinator runs a taonet network's coordinator: certificate
+// authority, enrollment, peer directory, round scheduler, validator and TAO
+// ledger. See DESIGN.md for the contract between the parts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// exitUsage is the exit status for bad usage and commands not built yet.
+const exitUsage = 2
+
+// errNotYet marks a command that later work fills in.
+var errNotYet = errors.New("not implemented yet")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		if errors.Is(err, errNotYet) {
+			os.Exit(exitUsage)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Run and administer a taonet coordinator",
+		Long: `coordinator runs a taonet network: it is the network's certificate
+authority, keeps the peer directory, opens scheduled distillation rounds,
+scores every peer on held-out data and pays TAO into a SQLite ledger.
+
+Everything lives in one home folder (--home, or $TAONET_HOME): the CA, the
+coordinator's certificate and the database.`,
+		Example: `  coordinator init --home ./net --hosts localhost,127.0.0.1
+  coordinator token create --home ./net --name alice
+  coordinator serve --home ./net --listen 127.0.0.1:7443`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newInitCmd(),
+		newServeCmd(),
+		newTokenCmd(),
+		newClientCertCmd(),
+		newRevokeCmd(),
+		newLedgerCmd(),
+	)
+	return root
+}
+
+// homeDefault is the default for --home: $TAONET_HOME, else ./taonet-home.
+func homeDefault() string {
+	if h := os.Getenv("TAONET_HOME"); h != "" {
+		return h
+	}
+	return "taonet-home"
+}
+
+// notYet is the RunE of a command that later work fills in.
+func notYet(name string) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		return fmt.Errorf("%s: %w", name, errNotYet)
+	}
+}

@@ -1,0 +1,65 @@
+// Command peer runs a taonet peer: it trains a libtorch model on its private
+// data, serves Peer.Forward and Peer.Backward to the network, and distills
+// from the other peers each round.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// exitUsage is the exit status for bad usage and commands not built yet.
+const exitUsage = 2
+
+// errNotYet marks a command that later work fills in.
+var errNotYet = errors.New("not implemented yet")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peer:", err)
+		if errors.Is(err, errNotYet) {
+			os.Exit(exitUsage)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "peer",
+		Short: "Run a taonet peer",
+		Long: `peer joins a taonet network, trains a libtorch model (CPU or CUDA) on its
+private data, serves its model to the other peers over mutual TLS and
+distills from them each round, earning TAO for useful knowledge.`,
+		Example: `  peer join --coordinator 127.0.0.1:7443 --token T --ca-pin sha256:... --home ./alice
+  peer train --model mlp --epochs 3`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newJoinCmd(), newTrainCmd())
+	return root
+}
+
+// homeDefault is the default for --home: $TAONET_HOME, else ./peer-home.
+func homeDefault() string {
+	if h := os.Getenv("TAONET_HOME"); h != "" {
+		return h
+	}
+	return "peer-home"
+}
+
+// notYet is the RunE of a command that later work fills in.
+func notYet(name string) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		return fmt.Errorf("%s: %w", name, errNotYet)
+	}
+}
