@@ -17,7 +17,7 @@ GRPCURL_VERSION            := v1.9.3
 APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean
+.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger
 
 all: build
 
@@ -87,6 +87,10 @@ proto: deps-tools
 ## demo: the main job (filled in as the network grows)
 demo: deps build
 	@echo "demo: the network demo is not there yet; see README"
+
+## bench-ledger: settlement beside raw inserts (writes results/bench-ledger.json)
+bench-ledger: deps-go
+	bash scripts/bench-ledger.sh
 
 clean:
 	rm -rf bin build
