@@ -60,9 +60,13 @@ $(TOOLS)/.buf-$(BUF_VERSION):
 	@GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	@touch $@
 
-## shim: build the C ABI shim over libtorch (build/libtaonet_torch.so)
-shim:
-	@true
+## shim: build the C ABI shim over libtorch (build/libtaonet_torch.so);
+## rebuilt only when its source changes. LIBTORCH=dir picks a libtorch.
+SHIM     := build/libtaonet_torch.so
+SHIM_SRC := distill/torch/shim/taonet_torch.cc distill/torch/shim/taonet_torch.h scripts/build-torch-shim.sh
+shim: $(SHIM)
+$(SHIM): $(SHIM_SRC)
+	bash scripts/build-torch-shim.sh $@
 
 ## build: bin/coordinator and bin/peer
 build: shim

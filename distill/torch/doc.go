@@ -1,0 +1,18 @@
+// Package torch is the libtorch engine of a taonet peer: models that train
+// from Go on the CPU or a CUDA GPU, through a small C ABI shim over
+// libtorch's C++ API (shim/taonet_torch.cc, built by `make shim` into
+// build/libtaonet_torch.so).
+//
+// The shim is loaded at run time with dlopen, so a Go binary does not depend
+// on which libtorch it meets: the shim is built on the host that runs the
+// peer (Debian's libtorch-dev, an installed PyTorch, or $LIBTORCH), and a
+// binary built on one machine runs against a shim built on a GPU machine.
+// Packages that never call Open work without the shim. Open searches
+// $TAONET_TORCH_SHIM, then build/libtaonet_torch.so in the executable's
+// parent folder, then next to the executable, then ../lib, then the build
+// folder of the Go module that holds the working directory.
+//
+// Host buffers cross into the shim as copies; no C code keeps a Go pointer
+// after a call returns. A Model is safe for concurrent use (calls are
+// serialised); free it with Close, a finalizer is only a safety net.
+package torch

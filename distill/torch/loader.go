@@ -1,0 +1,231 @@
+package torch
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include "shim/taonet_torch.h"
+
+#define TN_FUNCS(X) \
+	X(int32_t, tn_abi_version, (void)) \
+	X(void, tn_free, (char *)) \
+	X(char *, tn_runtime_info, (char **)) \
+	X(char *, tn_cuda_device_count, (int64_t *)) \
+	X(char *, tn_set_seed, (uint64_t)) \
+	X(char *, tn_set_num_threads, (int32_t)) \
+	X(char *, tn_model_new, (const char *, const char *, tn_model **)) \
+	X(void, tn_model_free, (tn_model *)) \
+	X(char *, tn_model_info, (tn_model *, int64_t *, int64_t *, int64_t *)) \
+	X(char *, tn_model_set_optimizer, (tn_model *, const char *, double, double, double)) \
+	X(char *, tn_model_forward, (tn_model *, const float *, int64_t, float *)) \
+	X(char *, tn_model_train_step, (tn_model *, const float *, const int64_t *, int64_t, const float *, const float *, int64_t, double, double, double, float *)) \
+	X(char *, tn_model_backward, (tn_model *, const float *, const float *, int64_t, double, float *)) \
+	X(char *, tn_loss_grad, (const float *, int64_t, int64_t, const int64_t *, const float *, double, double, float *, float *)) \
+	X(char *, tn_model_save, (tn_model *, const char *)) \
+	X(char *, tn_model_load, (tn_model *, const char *))
+
+#define TN_PTR(ret, name, args) static ret(*p_##name) args;
+TN_FUNCS(TN_PTR)
+
+// tn_open loads the shim at path and resolves every entry point. It returns
+// NULL or a malloc'd error.
+static char *tn_open(const char *path) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) return strdup(dlerror());
+#define TN_SYM(ret, name, args) \
+	p_##name = (ret(*) args)dlsym(h, #name); \
+	if (p_##name == NULL) return strdup("missing symbol " #name);
+	TN_FUNCS(TN_SYM)
+	return NULL;
+}
+
+static int32_t c_abi_version(void) { return p_tn_abi_version(); }
+void c_free(char *p) { p_tn_free(p); }
+char *c_runtime_info(char **o) { return p_tn_runtime_info(o); }
+char *c_cuda_device_count(int64_t *o) { return p_tn_cuda_device_count(o); }
+char *c_set_seed(uint64_t s) { return p_tn_set_seed(s); }
+char *c_set_num_threads(int32_t n) { return p_tn_set_num_threads(n); }
+char *c_model_new(const char *a, const char *d, tn_model **o) { return p_tn_model_new(a, d, o); }
+void c_model_free(tn_model *m) { p_tn_model_free(m); }
+char *c_model_info(tn_model *m, int64_t *i, int64_t *c, int64_t *p) { return p_tn_model_info(m, i, c, p); }
+char *c_model_set_optimizer(tn_model *m, const char *k, double lr, double mo, double wd) {
+	return p_tn_model_set_optimizer(m, k, lr, mo, wd);
+}
+char *c_model_forward(tn_model *m, const float *x, int64_t n, float *o) { return p_tn_model_forward(m, x, n, o); }
+char *c_model_train_step(tn_model *m, const float *xc, const int64_t *y, int64_t nc,
+		const float *xk, const float *t, int64_t nk, double a, double T, double clip, float *o) {
+	return p_tn_model_train_step(m, xc, y, nc, xk, t, nk, a, T, clip, o);
+}
+char *c_model_backward(tn_model *m, const float *x, const float *g, int64_t n, double clip, float *o) {
+	return p_tn_model_backward(m, x, g, n, clip, o);
+}
+char *c_loss_grad(const float *z, int64_t n, int64_t c, const int64_t *y, const float *t,
+		double a, double T, float *l, float *g) {
+	return p_tn_loss_grad(z, n, c, y, t, a, T, l, g);
+}
+char *c_model_save(tn_model *m, const char *p) { return p_tn_model_save(m, p); }
+char *c_model_load(tn_model *m, const char *p) { return p_tn_model_load(m, p); }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// ShimName is the file name of the shim library.
+const ShimName = "libtaonet_torch.so"
+
+// ErrShimNotFound reports that no shim library was found; build it with
+// `make shim` or point $TAONET_TORCH_SHIM at it.
+var ErrShimNotFound = errors.New("libtorch shim not found: run make shim or set TAONET_TORCH_SHIM")
+
+var (
+	openOnce sync.Once
+	openErr  error
+	openPath string
+)
+
+// Open loads the shim once per process and reports where from. Every other
+// function of the package calls it; call it first to fail early with a clear
+// error (ErrShimNotFound, or why the library did not load).
+func Open() error {
+	openOnce.Do(func() { openPath, openErr = load() })
+	return openErr
+}
+
+// ShimPath is the path the shim was loaded from ("" before a successful Open).
+func ShimPath() string {
+	if Open() != nil {
+		return ""
+	}
+	return openPath
+}
+
+func load() (string, error) {
+	path, err := findShim()
+	if err != nil {
+		return "", err
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	if msg := C.tn_open(cpath); msg != nil {
+		defer C.free(unsafe.Pointer(msg))
+		return "", fmt.Errorf("load libtorch shim %s: %s", path, C.GoString(msg))
+	}
+	if v := C.c_abi_version(); v != C.TN_ABI_VERSION {
+		return "", fmt.Errorf("load libtorch shim %s: ABI version %d, want %d: run make shim", path, v, C.TN_ABI_VERSION)
+	}
+	return path, nil
+}
+
+// findShim returns the first shim of the search order in the package doc.
+func findShim() (string, error) {
+	if p := os.Getenv("TAONET_TORCH_SHIM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%w: TAONET_TORCH_SHIM=%s: %v", ErrShimNotFound, p, err)
+		}
+		return p, nil
+	}
+	var tried []string
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		dir := filepath.Dir(exe)
+		tried = append(tried,
+			filepath.Join(dir, "..", "build", ShimName),
+			filepath.Join(dir, ShimName),
+			filepath.Join(dir, "..", "lib", ShimName))
+	}
+	if root := moduleRoot(); root != "" {
+		tried = append(tried, filepath.Join(root, "build", ShimName))
+	}
+	for _, p := range tried {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return filepath.Clean(p), nil
+		}
+	}
+	return "", fmt.Errorf("%w (searched %s)", ErrShimNotFound, strings.Join(tried, ", "))
+}
+
+// moduleRoot is the nearest folder at or above the working directory that
+// holds a go.mod, so `go test` and `go run` find the module's build folder.
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// cerr turns a shim error string into a Go error and frees it.
+func cerr(msg *C.char) error {
+	if msg == nil {
+		return nil
+	}
+	defer C.c_free(msg)
+	return errors.New(C.GoString(msg))
+}
+
+// RuntimeInfo describes the libtorch the shim runs on, e.g.
+// "torch 1.13.1, cuda devices 0, threads 2".
+func RuntimeInfo() (string, error) {
+	if err := Open(); err != nil {
+		return "", err
+	}
+	var out *C.char
+	if err := cerr(C.c_runtime_info(&out)); err != nil {
+		return "", err
+	}
+	defer C.c_free(out)
+	return C.GoString(out), nil
+}
+
+// CUDADevices is the number of CUDA devices libtorch can use (0 without a
+// GPU or with a CPU-only libtorch).
+func CUDADevices() (int, error) {
+	if err := Open(); err != nil {
+		return 0, err
+	}
+	var n C.int64_t
+	if err := cerr(C.c_cuda_device_count(&n)); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// SetSeed seeds libtorch's global generators (CPU and CUDA), which decide
+// the initial weights of the models made afterwards.
+func SetSeed(seed uint64) error {
+	if err := Open(); err != nil {
+		return err
+	}
+	return cerr(C.c_set_seed(C.uint64_t(seed)))
+}
+
+// SetNumThreads sets libtorch's intra-op CPU thread count for the process.
+func SetNumThreads(n int) error {
+	if err := Open(); err != nil {
+		return err
+	}
+	if n < 1 {
+		return fmt.Errorf("set threads: %d is not positive", n)
+	}
+	return cerr(C.c_set_num_threads(C.int32_t(n)))
+}

@@ -1,0 +1,377 @@
+// taonet_torch.cc: the C ABI shim over libtorch's C++ API (see
+// taonet_torch.h). One translation unit, C++17, using only APIs present in
+// both libtorch 1.13 and PyTorch 2.x.
+#include "taonet_torch.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+const char *kArchKey = "taonet.arch";
+const char *kOptKindKey = "taonet.optimizer";
+const char *kOptStateKey = "taonet.optimizer_state";
+const int64_t kClasses = 10;
+const int64_t kImageSide = 28;
+const int64_t kInFeatures = kImageSide * kImageSide;
+
+char *dup_error(const std::string &msg) {
+  char *p = static_cast<char *>(std::malloc(msg.size() + 1));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, msg.c_str(), msg.size() + 1);
+  return p;
+}
+
+// first_line keeps the message of a c10::Error readable: libtorch appends a
+// C++ backtrace after the first line.
+std::string first_line(const char *what) {
+  std::string s(what == nullptr ? "unknown error" : what);
+  auto nl = s.find('\n');
+  if (nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+// guard runs fn and turns any exception into an error string.
+template <typename F>
+char *guard(const char *op, F &&fn) {
+  try {
+    fn();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return dup_error(std::string(op) + ": " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception &e) {
+    return dup_error(std::string(op) + ": " + first_line(e.what()));
+  } catch (...) {
+    return dup_error(std::string(op) + ": unknown C++ exception");
+  }
+}
+
+void check(bool ok, const std::string &msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+torch::nn::Sequential build_net(const std::string &arch) {
+  namespace nn = torch::nn;
+  if (arch == "mlp") {
+    return nn::Sequential(nn::Linear(kInFeatures, 256), nn::ReLU(),
+                          nn::Linear(256, 128), nn::ReLU(),
+                          nn::Linear(128, kClasses));
+  }
+  if (arch == "cnn") {
+    // 1x28x28 -> 16x14x14 -> 32x7x7 -> 32 -> 10: 63,786 parameters.
+    return nn::Sequential(
+        nn::Conv2d(nn::Conv2dOptions(1, 16, 5).padding(2)), nn::ReLU(),
+        nn::MaxPool2d(nn::MaxPool2dOptions(2)),
+        nn::Conv2d(nn::Conv2dOptions(16, 32, 5).padding(2)), nn::ReLU(),
+        nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::Flatten(),
+        nn::Linear(32 * 7 * 7, 32), nn::ReLU(), nn::Linear(32, kClasses));
+  }
+  throw std::invalid_argument("unknown architecture \"" + arch +
+                              "\" (want mlp or cnn)");
+}
+
+std::unique_ptr<torch::optim::Optimizer> build_opt(
+    const std::string &kind, std::vector<torch::Tensor> params, double lr,
+    double momentum, double weight_decay) {
+  check(lr > 0 && std::isfinite(lr), "learning rate must be positive");
+  check(weight_decay >= 0, "weight decay must not be negative");
+  if (kind == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        std::move(params),
+        torch::optim::AdamOptions(lr).weight_decay(weight_decay));
+  }
+  if (kind == "sgd") {
+    check(momentum >= 0 && momentum < 1, "momentum must be in [0, 1)");
+    return std::make_unique<torch::optim::SGD>(
+        std::move(params), torch::optim::SGDOptions(lr)
+                               .momentum(momentum)
+                               .weight_decay(weight_decay));
+  }
+  throw std::invalid_argument("unknown optimizer \"" + kind +
+                              "\" (want adam or sgd)");
+}
+
+}  // namespace
+
+struct tn_model {
+  std::string arch;
+  torch::Device device{torch::kCPU};
+  torch::nn::Sequential net{nullptr};
+  std::string opt_kind;
+  std::unique_ptr<torch::optim::Optimizer> opt;
+
+  // input copies n rows of host data to the model's device in its shape.
+  torch::Tensor input(const float *x, int64_t n) const {
+    check(x != nullptr && n > 0, "empty input batch");
+    auto t = torch::from_blob(const_cast<float *>(x), {n, kInFeatures},
+                              torch::kFloat32);
+    if (arch == "cnn") t = t.view({n, 1, kImageSide, kImageSide});
+    // to() copies to another device; on the CPU clone so no tensor ever
+    // aliases the caller's buffer.
+    return device.is_cpu() ? t.clone() : t.to(device);
+  }
+
+  torch::Tensor host_rows(const float *p, int64_t n, int64_t cols) const {
+    auto t = torch::from_blob(const_cast<float *>(p), {n, cols}, torch::kFloat32);
+    return device.is_cpu() ? t.clone() : t.to(device);
+  }
+
+  torch::Tensor labels(const int64_t *y, int64_t n) const {
+    check(y != nullptr, "labels missing");
+    auto t = torch::from_blob(const_cast<int64_t *>(y), {n}, torch::kInt64);
+    return device.is_cpu() ? t.clone() : t.to(device);
+  }
+};
+
+namespace {
+
+void copy_out(const torch::Tensor &t, float *out) {
+  auto h = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  std::memcpy(out, h.data_ptr<float>(), h.numel() * sizeof(float));
+}
+
+// kd_loss is T^2 * KL(teacher || softmax(logits / T)), averaged over rows.
+torch::Tensor kd_loss(const torch::Tensor &logits, const torch::Tensor &teacher,
+                      double temperature) {
+  auto logq = torch::log_softmax(logits / temperature, 1);
+  auto kl = (torch::xlogy(teacher, teacher) - teacher * logq).sum(1).mean();
+  return kl * (temperature * temperature);
+}
+
+void check_mix(double alpha, double temperature) {
+  check(alpha >= 0 && alpha <= 1, "alpha must be in [0, 1]");
+  check(temperature > 0 && std::isfinite(temperature),
+        "temperature must be positive");
+}
+
+double clip_and_step(tn_model *m, double clip) {
+  double norm = 0;
+  std::vector<torch::Tensor> params = m->net->parameters();
+  if (clip > 0) {
+    norm = torch::nn::utils::clip_grad_norm_(params, clip);
+  } else {
+    auto acc = torch::zeros({}, params[0].options());
+    for (auto &p : params) {
+      if (p.grad().defined()) acc += p.grad().pow(2).sum();
+    }
+    norm = std::sqrt(acc.item<double>());
+  }
+  check(std::isfinite(norm), "gradient is not finite");
+  m->opt->step();
+  return norm;
+}
+
+}  // namespace
+
+extern "C" {
+
+int32_t tn_abi_version(void) { return TN_ABI_VERSION; }
+
+void tn_free(char *p) { std::free(p); }
+
+char *tn_runtime_info(char **out) {
+  return guard("runtime info", [&] {
+    std::ostringstream s;
+    s << "torch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "."
+      << TORCH_VERSION_PATCH << ", cuda devices "
+      << torch::cuda::device_count() << ", threads "
+      << torch::get_num_threads();
+    *out = dup_error(s.str());
+  });
+}
+
+char *tn_cuda_device_count(int64_t *out) {
+  return guard("cuda device count", [&] {
+    *out = torch::cuda::is_available()
+               ? static_cast<int64_t>(torch::cuda::device_count())
+               : 0;
+  });
+}
+
+char *tn_set_seed(uint64_t seed) {
+  return guard("set seed", [&] { torch::manual_seed(seed); });
+}
+
+char *tn_set_num_threads(int32_t n) {
+  return guard("set threads", [&] {
+    check(n > 0, "thread count must be positive");
+    torch::set_num_threads(n);
+  });
+}
+
+char *tn_model_new(const char *arch, const char *device, tn_model **out) {
+  return guard("new model", [&] {
+    check(arch != nullptr && device != nullptr, "missing argument");
+    auto m = std::make_unique<tn_model>();
+    m->arch = arch;
+    m->device = torch::Device(std::string(device));
+    m->net = build_net(m->arch);
+    m->net->to(m->device);
+    m->opt_kind = "adam";
+    m->opt = build_opt(m->opt_kind, m->net->parameters(), 1e-3, 0, 0);
+    *out = m.release();
+  });
+}
+
+void tn_model_free(tn_model *m) { delete m; }
+
+char *tn_model_info(tn_model *m, int64_t *in_features, int64_t *classes,
+                    int64_t *params) {
+  return guard("model info", [&] {
+    int64_t count = 0;
+    for (const auto &p : m->net->parameters()) count += p.numel();
+    *in_features = kInFeatures;
+    *classes = kClasses;
+    *params = count;
+  });
+}
+
+char *tn_model_set_optimizer(tn_model *m, const char *kind, double lr,
+                             double momentum, double weight_decay) {
+  return guard("set optimizer", [&] {
+    check(kind != nullptr, "missing optimizer kind");
+    auto opt = build_opt(kind, m->net->parameters(), lr, momentum, weight_decay);
+    m->opt = std::move(opt);
+    m->opt_kind = kind;
+  });
+}
+
+char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits) {
+  return guard("forward", [&] {
+    torch::NoGradGuard no_grad;
+    m->net->eval();
+    copy_out(m->net->forward(m->input(x, n)), logits);
+  });
+}
+
+char *tn_model_train_step(tn_model *m, const float *x_ce,
+                          const int64_t *labels, int64_t n_ce,
+                          const float *x_kd, const float *teacher,
+                          int64_t n_kd, double alpha, double temperature,
+                          double clip, float *out) {
+  return guard("train step", [&] {
+    torch::AutoGradMode grad_on(true);
+    check_mix(alpha, temperature);
+    check(alpha == 0 || n_ce > 0, "alpha > 0 needs a labeled batch");
+    check(alpha == 1 || n_kd > 0, "alpha < 1 needs a teacher batch");
+    m->net->train();
+    m->opt->zero_grad();
+    auto zero = torch::zeros({}, torch::TensorOptions().device(m->device));
+    torch::Tensor ce = zero, kd = zero;
+    if (alpha > 0) {
+      auto logits = m->net->forward(m->input(x_ce, n_ce));
+      ce = torch::cross_entropy_loss(logits, m->labels(labels, n_ce));
+    }
+    if (alpha < 1) {
+      check(teacher != nullptr, "teacher distribution missing");
+      auto logits = m->net->forward(m->input(x_kd, n_kd));
+      kd = kd_loss(logits, m->host_rows(teacher, n_kd, kClasses), temperature);
+    }
+    auto loss = ce * alpha + kd * (1 - alpha);
+    auto stats = torch::stack({loss, ce, kd}).detach().to(torch::kCPU);
+    auto s = stats.accessor<float, 1>();
+    check(std::isfinite(s[0]), "loss is not finite");
+    loss.backward();
+    out[3] = static_cast<float>(clip_and_step(m, clip));
+    out[0] = s[0];
+    out[1] = s[1];
+    out[2] = s[2];
+  });
+}
+
+char *tn_model_backward(tn_model *m, const float *x, const float *grad_logits,
+                        int64_t n, double clip, float *out_grad_norm) {
+  return guard("backward", [&] {
+    torch::AutoGradMode grad_on(true);
+    check(grad_logits != nullptr, "logit gradient missing");
+    m->net->train();
+    m->opt->zero_grad();
+    auto logits = m->net->forward(m->input(x, n));
+    logits.backward(m->host_rows(grad_logits, n, kClasses));
+    *out_grad_norm = static_cast<float>(clip_and_step(m, clip));
+  });
+}
+
+char *tn_loss_grad(const float *logits, int64_t n, int64_t classes,
+                   const int64_t *labels, const float *teacher, double alpha,
+                   double temperature, float *out_loss, float *grad) {
+  return guard("loss gradient", [&] {
+    torch::AutoGradMode grad_on(true);
+    check_mix(alpha, temperature);
+    check(logits != nullptr && n > 0 && classes > 1, "empty logits");
+    auto z = torch::from_blob(const_cast<float *>(logits), {n, classes},
+                              torch::kFloat32)
+                 .clone()
+                 .set_requires_grad(true);
+    auto loss = torch::zeros({});
+    if (alpha > 0) {
+      check(labels != nullptr, "labels missing");
+      auto y = torch::from_blob(const_cast<int64_t *>(labels), {n}, torch::kInt64);
+      loss = loss + alpha * torch::cross_entropy_loss(z, y);
+    }
+    if (alpha < 1) {
+      check(teacher != nullptr, "teacher distribution missing");
+      auto t = torch::from_blob(const_cast<float *>(teacher), {n, classes},
+                                torch::kFloat32);
+      loss = loss + (1 - alpha) * kd_loss(z, t, temperature);
+    }
+    loss.backward();
+    *out_loss = loss.item<float>();
+    copy_out(z.grad(), grad);
+  });
+}
+
+char *tn_model_save(tn_model *m, const char *path) {
+  return guard("save checkpoint", [&] {
+    torch::serialize::OutputArchive ar;
+    m->net->save(ar);
+    ar.write(kArchKey, c10::IValue(m->arch));
+    ar.write(kOptKindKey, c10::IValue(m->opt_kind));
+    torch::serialize::OutputArchive opt_ar;
+    m->opt->save(opt_ar);
+    ar.write(kOptStateKey, opt_ar);
+    ar.save_to(path);
+  });
+}
+
+char *tn_model_load(tn_model *m, const char *path) {
+  return guard("load checkpoint", [&] {
+    torch::serialize::InputArchive ar;
+    ar.load_from(path, m->device);
+    c10::IValue arch;
+    check(ar.try_read(kArchKey, arch) && arch.isString(),
+          "not a taonet checkpoint (no architecture tag)");
+    check(arch.toStringRef() == m->arch,
+          "checkpoint is for architecture " + arch.toStringRef() +
+              ", model is " + m->arch);
+    // Read into a fresh network first so a bad file leaves m unchanged.
+    auto fresh = build_net(m->arch);
+    fresh->load(ar);
+    std::unique_ptr<torch::optim::Optimizer> opt;
+    c10::IValue kind;
+    torch::serialize::InputArchive opt_ar;
+    if (ar.try_read(kOptKindKey, kind) && kind.isString() &&
+        kind.toStringRef() == m->opt_kind && ar.try_read(kOptStateKey, opt_ar)) {
+      const auto &g = m->opt->param_groups().at(0).options();
+      opt = build_opt(m->opt_kind, m->net->parameters(), g.get_lr(), 0, 0);
+      opt->param_groups().at(0).set_options(g.clone());
+      opt->load(opt_ar);
+    }
+    torch::NoGradGuard no_grad;
+    auto dst = m->net->named_parameters();
+    auto src = fresh->named_parameters();
+    for (const auto &p : src) dst[p.key()].copy_(p.value());
+    if (opt) m->opt = std::move(opt);
+  });
+}
+
+}  // extern "C"

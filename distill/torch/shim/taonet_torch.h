@@ -1,0 +1,79 @@
+/*
+ * taonet_torch.h: the C ABI of the taonet libtorch shim.
+ *
+ * Every function that can fail returns NULL on success or an error message
+ * allocated with malloc, which the caller frees with tn_free. Handles are
+ * opaque. Buffers are host memory owned by the caller: the shim copies from
+ * them and into them during the call and keeps no pointer afterwards. No
+ * torch thread-local state (grad mode, streams) spans two calls.
+ *
+ * Layouts: inputs x are float32 [n, in_features] row-major (an image model
+ * reshapes them to [n, 1, 28, 28] itself); labels are int64 [n]; logits,
+ * teacher distributions and logit gradients are float32 [n, classes].
+ */
+#ifndef TAONET_TORCH_H
+#define TAONET_TORCH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TN_ABI_VERSION changes whenever a signature below changes. */
+#define TN_ABI_VERSION 1
+
+typedef struct tn_model tn_model;
+
+int32_t tn_abi_version(void);
+void tn_free(char *p);
+
+/* tn_runtime_info sets *out to a description such as "torch 1.13.1"; free it
+ * with tn_free. */
+char *tn_runtime_info(char **out);
+char *tn_cuda_device_count(int64_t *out);
+char *tn_set_seed(uint64_t seed);
+char *tn_set_num_threads(int32_t n);
+
+/* tn_model_new builds architecture arch ("mlp" or "cnn") on device ("cpu",
+ * "cuda", "cuda:N") with an Adam optimizer (lr 1e-3). */
+char *tn_model_new(const char *arch, const char *device, tn_model **out);
+void tn_model_free(tn_model *m);
+char *tn_model_info(tn_model *m, int64_t *in_features, int64_t *classes,
+                    int64_t *params);
+/* tn_model_set_optimizer replaces the optimizer: kind "adam" (momentum is
+ * ignored) or "sgd". */
+char *tn_model_set_optimizer(tn_model *m, const char *kind, double lr,
+                             double momentum, double weight_decay);
+char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits);
+/* tn_model_train_step takes one optimizer step on
+ * alpha * CE(f(x_ce), labels) + (1 - alpha) * T^2 * KL(teacher || softmax(f(x_kd) / T)).
+ * n_ce or n_kd may be 0 when alpha is 0 or 1 respectively. clip > 0 clips the
+ * gradient norm. out receives {loss, ce, kd, grad_norm}. */
+char *tn_model_train_step(tn_model *m, const float *x_ce,
+                          const int64_t *labels, int64_t n_ce,
+                          const float *x_kd, const float *teacher,
+                          int64_t n_kd, double alpha, double temperature,
+                          double clip, float *out);
+/* tn_model_backward runs f(x) and backpropagates grad_logits (an external
+ * gradient of some loss with respect to f(x)), clips, and takes one
+ * optimizer step. out_grad_norm receives the norm before clipping. */
+char *tn_model_backward(tn_model *m, const float *x, const float *grad_logits,
+                        int64_t n, double clip, float *out_grad_norm);
+/* tn_loss_grad evaluates the mixed loss above on given logits (labels or
+ * teacher may be NULL when alpha is 0 or 1) and its gradient with respect to
+ * those logits. */
+char *tn_loss_grad(const float *logits, int64_t n, int64_t classes,
+                   const int64_t *labels, const float *teacher, double alpha,
+                   double temperature, float *out_loss, float *grad);
+/* tn_model_save writes parameters, optimizer state and the architecture
+ * name to path. tn_model_load refuses a checkpoint of another architecture
+ * and leaves the model unchanged on any error. */
+char *tn_model_save(tn_model *m, const char *path);
+char *tn_model_load(tn_model *m, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

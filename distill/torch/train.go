@@ -1,0 +1,228 @@
+package torch
+
+/*
+#include <stdlib.h>
+#include "shim/taonet_torch.h"
+char *c_model_set_optimizer(tn_model *m, const char *k, double lr, double mo, double wd);
+char *c_model_train_step(tn_model *m, const float *xc, const int64_t *y, int64_t nc,
+		const float *xk, const float *t, int64_t nk, double a, double T, double clip, float *o);
+char *c_model_backward(tn_model *m, const float *x, const float *g, int64_t n, double clip, float *o);
+char *c_loss_grad(const float *z, int64_t n, int64_t c, const int64_t *y, const float *t,
+		double a, double T, float *l, float *g);
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// Optimizer kinds.
+const (
+	OptAdam = "adam"
+	OptSGD  = "sgd"
+)
+
+// Optimizer configures a model's optimizer.
+type Optimizer struct {
+	Kind        string  // OptAdam or OptSGD
+	LR          float64 // learning rate, > 0
+	Momentum    float64 // SGD momentum in [0, 1); ignored by Adam
+	WeightDecay float64 // L2 penalty, >= 0
+}
+
+// SetOptimizer replaces the model's optimizer (its state starts afresh).
+func (m *Model) SetOptimizer(o Optimizer) error {
+	if o.Kind != OptAdam && o.Kind != OptSGD {
+		return fmt.Errorf("set optimizer: unknown kind %q (want adam or sgd)", o.Kind)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.h == nil {
+		return fmt.Errorf("set optimizer: %w", ErrClosed)
+	}
+	kind := C.CString(o.Kind)
+	defer C.free(unsafe.Pointer(kind))
+	return cerr(C.c_model_set_optimizer(m.h, kind, C.double(o.LR), C.double(o.Momentum), C.double(o.WeightDecay)))
+}
+
+// Step is one training step on the mixed loss of DESIGN.md "A round":
+// Alpha * CE(f(X), Labels) + (1 - Alpha) * T^2 * KL(Teacher || softmax(f(TransferX) / T)).
+// With Alpha 1 only X and Labels are needed; with Alpha 0 only TransferX
+// and Teacher.
+type Step struct {
+	X           []float32 // labeled inputs, rows of InFeatures
+	Labels      []int64   // one class per row of X
+	TransferX   []float32 // transfer inputs, rows of InFeatures
+	Teacher     []float32 // teacher distribution, Classes per row of TransferX
+	Alpha       float64   // weight of the cross-entropy, in [0, 1]
+	Temperature float64   // distillation temperature T > 0 (0 means 1)
+	Clip        float64   // gradient-norm clip; 0 means none
+}
+
+// StepStats reports a training step: the loss, its two parts and the
+// gradient norm before clipping.
+type StepStats struct {
+	Loss, CE, KD, GradNorm float32
+}
+
+// TrainStep takes one optimizer step. Bad input (ragged rows, labels out of
+// range, a teacher row that is not a distribution, NaN) is refused before
+// anything changes; a non-finite loss is refused without a step.
+func (m *Model) TrainStep(s Step) (StepStats, error) {
+	const op = "train step"
+	var st StepStats
+	if s.Temperature == 0 {
+		s.Temperature = 1
+	}
+	if !(s.Alpha >= 0 && s.Alpha <= 1) {
+		return st, fmt.Errorf("%s: alpha %v not in [0, 1]", op, s.Alpha)
+	}
+	if !(s.Temperature > 0) || math.IsInf(s.Temperature, 0) {
+		return st, fmt.Errorf("%s: temperature %v not positive", op, s.Temperature)
+	}
+	var nce, nkd int
+	var xce, xkd, teacher *C.float
+	var labels *C.int64_t
+	var err error
+	if s.Alpha > 0 {
+		if nce, err = m.rows(op, s.X); err != nil {
+			return st, err
+		}
+		if err := checkLabels(op, s.Labels, nce, m.classes); err != nil {
+			return st, err
+		}
+		xce, labels = (*C.float)(&s.X[0]), (*C.int64_t)(&s.Labels[0])
+	}
+	if s.Alpha < 1 {
+		if nkd, err = m.rows(op+": transfer", s.TransferX); err != nil {
+			return st, err
+		}
+		if err := CheckDistribution(op+": teacher", s.Teacher, nkd, m.classes); err != nil {
+			return st, err
+		}
+		xkd, teacher = (*C.float)(&s.TransferX[0]), (*C.float)(&s.Teacher[0])
+	}
+	var out [4]C.float
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.h == nil {
+		return st, fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	err = cerr(C.c_model_train_step(m.h, xce, labels, C.int64_t(nce), xkd, teacher, C.int64_t(nkd),
+		C.double(s.Alpha), C.double(s.Temperature), C.double(s.Clip), &out[0]))
+	if err != nil {
+		return st, err
+	}
+	return StepStats{Loss: float32(out[0]), CE: float32(out[1]), KD: float32(out[2]), GradNorm: float32(out[3])}, nil
+}
+
+// Backward runs f(x), backpropagates gradLogits (another party's gradient
+// of its loss with respect to the logits f(x), [rows, Classes]), clips the
+// gradient norm to clip (0: no clipping) and takes one optimizer step. It
+// returns the gradient norm before clipping.
+func (m *Model) Backward(x, gradLogits []float32, clip float64) (float32, error) {
+	const op = "backward"
+	rows, err := m.rows(op, x)
+	if err != nil {
+		return 0, err
+	}
+	if len(gradLogits) != rows*m.classes {
+		return 0, fmt.Errorf("%s: gradient has %d values, want %d (%d rows x %d classes)", op, len(gradLogits), rows*m.classes, rows, m.classes)
+	}
+	if err := finite(op+": gradient", gradLogits); err != nil {
+		return 0, err
+	}
+	if clip < 0 || math.IsNaN(clip) {
+		return 0, fmt.Errorf("%s: clip %v is negative", op, clip)
+	}
+	var norm C.float
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.h == nil {
+		return 0, fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	err = cerr(C.c_model_backward(m.h, (*C.float)(&x[0]), (*C.float)(&gradLogits[0]), C.int64_t(rows), C.double(clip), &norm))
+	return float32(norm), err
+}
+
+// LossGrad evaluates alpha * CE(logits, labels) + (1 - alpha) * T^2 *
+// KL(teacher || softmax(logits / T)) on given logits ([rows, classes]) in
+// libtorch and returns the loss and its gradient with respect to the
+// logits: what a peer sends back through Peer.Backward. labels may be nil
+// when alpha is 0, teacher when alpha is 1.
+func LossGrad(logits []float32, classes int, labels []int64, teacher []float32, alpha, temperature float64) (float32, []float32, error) {
+	const op = "loss gradient"
+	if err := Open(); err != nil {
+		return 0, nil, err
+	}
+	if classes < 2 || len(logits) == 0 || len(logits)%classes != 0 {
+		return 0, nil, fmt.Errorf("%s: %d logits are not whole rows of %d classes", op, len(logits), classes)
+	}
+	if !(alpha >= 0 && alpha <= 1) || !(temperature > 0) || math.IsInf(temperature, 0) {
+		return 0, nil, fmt.Errorf("%s: alpha %v or temperature %v out of range", op, alpha, temperature)
+	}
+	if err := finite(op+": logits", logits); err != nil {
+		return 0, nil, err
+	}
+	rows := len(logits) / classes
+	var y *C.int64_t
+	var t *C.float
+	if alpha > 0 {
+		if err := checkLabels(op, labels, rows, classes); err != nil {
+			return 0, nil, err
+		}
+		y = (*C.int64_t)(&labels[0])
+	}
+	if alpha < 1 {
+		if err := CheckDistribution(op+": teacher", teacher, rows, classes); err != nil {
+			return 0, nil, err
+		}
+		t = (*C.float)(&teacher[0])
+	}
+	grad := make([]float32, len(logits))
+	var loss C.float
+	err := cerr(C.c_loss_grad((*C.float)(&logits[0]), C.int64_t(rows), C.int64_t(classes), y, t,
+		C.double(alpha), C.double(temperature), &loss, (*C.float)(&grad[0])))
+	if err != nil {
+		return 0, nil, err
+	}
+	return float32(loss), grad, nil
+}
+
+func checkLabels(op string, labels []int64, rows, classes int) error {
+	if len(labels) != rows {
+		return fmt.Errorf("%s: %d labels for %d input rows", op, len(labels), rows)
+	}
+	for i, y := range labels {
+		if y < 0 || y >= int64(classes) {
+			return fmt.Errorf("%s: label %d is %d, not in [0, %d)", op, i, y, classes)
+		}
+	}
+	return nil
+}
+
+// CheckDistribution checks that p holds rows probability rows of classes
+// entries each: finite, non-negative, summing to 1 within 1e-3.
+func CheckDistribution(what string, p []float32, rows, classes int) error {
+	if len(p) != rows*classes {
+		return fmt.Errorf("%s: %d values, want %d (%d rows x %d classes)", what, len(p), rows*classes, rows, classes)
+	}
+	if err := finite(what, p); err != nil {
+		return err
+	}
+	for r := range rows {
+		sum := 0.0
+		for _, v := range p[r*classes : (r+1)*classes] {
+			if v < 0 {
+				return fmt.Errorf("%s: row %d has a negative probability", what, r)
+			}
+			sum += float64(v)
+		}
+		if math.Abs(sum-1) > 1e-3 {
+			return fmt.Errorf("%s: row %d sums to %.4f, not 1", what, r, sum)
+		}
+	}
+	return nil
+}
