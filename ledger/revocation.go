@@ -1,0 +1,69 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/taonet/taonet/certs"
+)
+
+// The ledger is the coordinator's certs.RevocationStore.
+var _ certs.RevocationStore = (*DB)(nil)
+
+// ErrAlreadyRevoked is returned by Revoke for an identity revoked before.
+var ErrAlreadyRevoked = errors.New("identity already revoked")
+
+// Revoke revokes every certificate of identity, past and future: in one
+// transaction it records the revocation and marks the directory entry
+// revoked (which drops a peer from the live directory). A running
+// coordinator notices by polling RevokedIdentities. Errors: ErrNoIdentity,
+// ErrAlreadyRevoked.
+func (db *DB) Revoke(ctx context.Context, identity, reason string, now time.Time) (Entry, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return Entry{}, fmt.Errorf("revoke: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	e, err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM directory WHERE identity = ?`, identity))
+	if err != nil {
+		return Entry{}, fmt.Errorf("revoke %s: %w", identity, ErrNoIdentity)
+	}
+	if e.State == StateRevoked {
+		return Entry{}, fmt.Errorf("revoke %s: %w", identity, ErrAlreadyRevoked)
+	}
+	ms := identMillis(now)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (identity, revoked_at, reason) VALUES (?, ?, ?)`, identity, ms, reason); err != nil {
+		return Entry{}, fmt.Errorf("revoke %s: %w", identity, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE directory SET state = 'revoked', updated_at = ? WHERE identity = ?`, ms, identity); err != nil {
+		return Entry{}, fmt.Errorf("revoke %s: %w", identity, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Entry{}, fmt.Errorf("revoke %s: %w", identity, err)
+	}
+	e.State, e.UpdatedAt = StateRevoked, identTime(ms)
+	return e, nil
+}
+
+// RevokedIdentities implements certs.RevocationStore.
+func (db *DB) RevokedIdentities(ctx context.Context) ([]string, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT identity FROM revocations ORDER BY identity`)
+	if err != nil {
+		return nil, fmt.Errorf("revoked identities: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("revoked identities: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("revoked identities: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,174 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/taonet/taonet/certs"
+)
+
+// The ledger is the coordinator's certs.TokenStore.
+var _ certs.TokenStore = (*DB)(nil)
+
+// TokenInfo describes one join token (never the token itself).
+type TokenInfo struct {
+	Name        string
+	Role        certs.Role
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	RedeemedAt  time.Time // zero if not redeemed
+	CancelledAt time.Time // zero if not cancelled
+}
+
+// State is "redeemed", "cancelled", "expired" (at now) or "valid".
+func (t TokenInfo) State(now time.Time) string {
+	switch {
+	case !t.RedeemedAt.IsZero():
+		return "redeemed"
+	case !t.CancelledAt.IsZero():
+		return "cancelled"
+	case !now.Before(t.ExpiresAt):
+		return "expired"
+	default:
+		return "valid"
+	}
+}
+
+// CreateToken stores a token hash for role/name. It refuses a name that is
+// already in the directory for that role (certs.ErrNameTaken), including a
+// revoked one.
+func (db *DB) CreateToken(ctx context.Context, hash []byte, role certs.Role, name string, created, expires time.Time) error {
+	if len(hash) != 32 {
+		return fmt.Errorf("create token: hash is %d bytes, want 32", len(hash))
+	}
+	if !expires.After(created) {
+		return fmt.Errorf("create token: expiry %v is not after creation %v", expires, created)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := nameFree(ctx, tx, role, name); err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO join_tokens (hash, name, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		hash, name, string(role), identMillis(created), identMillis(expires)); err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	return nil
+}
+
+// nameFree returns certs.ErrNameTaken when role/name is in the directory.
+func nameFree(ctx context.Context, tx *sql.Tx, role certs.Role, name string) error {
+	var state string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM directory WHERE role = ? AND name = ?`, string(role), name).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s %q is %s", certs.ErrNameTaken, role, name, state)
+}
+
+// RedeemToken implements certs.TokenStore: in one immediate transaction it
+// checks the token, calls issue, marks the token redeemed, enrolls the
+// identity in the directory and records the certificate. Any error rolls
+// everything back.
+func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue func(role certs.Role, name string) (*certs.Issued, error)) (*certs.Issued, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("redeem token: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var name, role string
+	var expires int64
+	var redeemed, cancelled sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT name, role, expires_at, redeemed_at, cancelled_at FROM join_tokens WHERE hash = ?`, hash).
+		Scan(&name, &role, &expires, &redeemed, &cancelled)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, certs.ErrTokenUnknown
+	case err != nil:
+		return nil, fmt.Errorf("redeem token: %w", err)
+	case redeemed.Valid:
+		return nil, certs.ErrTokenRedeemed
+	case cancelled.Valid:
+		return nil, certs.ErrTokenCancelled
+	case identMillis(now) >= expires:
+		return nil, certs.ErrTokenExpired
+	}
+	if err := nameFree(ctx, tx, certs.Role(role), name); err != nil {
+		return nil, err
+	}
+	iss, err := issue(certs.Role(role), name)
+	if err != nil {
+		return nil, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ? WHERE hash = ? AND redeemed_at IS NULL`, identMillis(now), hash)
+	if err != nil {
+		return nil, fmt.Errorf("redeem token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return nil, certs.ErrTokenRedeemed
+	}
+	if err := insertIdentity(ctx, tx, iss, now); err != nil {
+		return nil, fmt.Errorf("redeem token: %w", err)
+	}
+	if err := insertCertificate(ctx, tx, iss, now); err != nil {
+		return nil, fmt.Errorf("redeem token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("redeem token: %w", err)
+	}
+	return iss, nil
+}
+
+// Tokens lists every join token, newest first.
+func (db *DB) Tokens(ctx context.Context) ([]TokenInfo, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT name, role, created_at, expires_at, redeemed_at, cancelled_at
+		FROM join_tokens ORDER BY created_at DESC, name`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []TokenInfo
+	for rows.Next() {
+		var t TokenInfo
+		var role string
+		var created, expires int64
+		var redeemed, cancelled sql.NullInt64
+		if err := rows.Scan(&t.Name, &role, &created, &expires, &redeemed, &cancelled); err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		t.Role, t.CreatedAt, t.ExpiresAt = certs.Role(role), identTime(created), identTime(expires)
+		t.RedeemedAt, t.CancelledAt = identNullTime(redeemed), identNullTime(cancelled)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// CancelTokens cancels every unredeemed, uncancelled token of name and
+// returns how many it cancelled.
+func (db *DB) CancelTokens(ctx context.Context, name string, now time.Time) (int, error) {
+	res, err := db.db.ExecContext(ctx, `UPDATE join_tokens SET cancelled_at = ?
+		WHERE name = ? AND redeemed_at IS NULL AND cancelled_at IS NULL`, identMillis(now), name)
+	if err != nil {
+		return 0, fmt.Errorf("cancel tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("cancel tokens: %w", err)
+	}
+	return int(n), nil
+}
