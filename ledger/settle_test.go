@@ -217,7 +217,7 @@ func TestSettleRefused(t *testing.T) {
 		code  ledger.ErrorCode
 	}{
 		{"ErrSharesOverflow", 1, nil, []ledger.Evaluation{ev(alice, math.MaxInt64), ev(bob, math.MaxInt64), ev(carol, 2)}, ledger.EINVALID},
-		{"ErrSharesTooLarge", 1, nil, []ledger.Evaluation{ev(alice, math.MaxInt64 + 1)}, ledger.EINVALID},
+		{"ErrSharesTooLarge", 1, nil, []ledger.Evaluation{ev(alice, math.MaxInt64+1)}, ledger.EINVALID},
 		{"ErrUnknownRound", 9, nil, []ledger.Evaluation{ev(alice, 1)}, ledger.ENOTFOUND},
 		{"ErrAbortedRound", 2, nil, []ledger.Evaluation{ev(alice, 1)}, ledger.ECONFLICT},
 		{"ErrDuplicateIdentity", 1, nil, []ledger.Evaluation{ev(alice, 1), ev(bob, 1), ev(alice, 2)}, ledger.EINVALID},
