@@ -1,0 +1,116 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// errSlowWatcher cuts a Watch stream that fell WatchBuffer events behind.
+var errSlowWatcher = errors.New("watch stream fell too far behind; reconnect")
+
+// hub fans events out to every open Watch stream. Directory changes come
+// from the services and the revocation poller; the round scheduler (a later
+// part) publishes round events the same way. Publish never blocks: a
+// watcher whose buffer is full is cut and must reconnect.
+type hub struct {
+	buffer int
+	mu     sync.Mutex
+	subs   map[*watcher]struct{}
+}
+
+// watcher is one open Watch stream.
+type watcher struct {
+	identity string
+	events   chan *taonetv1.WatchResponse
+	cut      context.CancelCauseFunc
+}
+
+func newHub(buffer int) *hub {
+	return &hub{buffer: buffer, subs: map[*watcher]struct{}{}}
+}
+
+// subscribe registers a watcher for identity; cut ends its stream.
+func (h *hub) subscribe(identity string, cut context.CancelCauseFunc) *watcher {
+	w := &watcher{identity: identity, events: make(chan *taonetv1.WatchResponse, h.buffer), cut: cut}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs[w] = struct{}{}
+	return w
+}
+
+// unsubscribe removes w.
+func (h *hub) unsubscribe(w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, w)
+}
+
+// publish queues ev for every watcher.
+func (h *hub) publish(ev *taonetv1.WatchResponse) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.subs {
+		select {
+		case w.events <- ev:
+		default:
+			delete(h.subs, w)
+			w.cut(errSlowWatcher)
+		}
+	}
+}
+
+// watchers returns how many streams are open (for tests and metrics).
+func (h *hub) watchers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// streams tracks every open server stream per caller identity so that a
+// revocation can cut them all.
+type streams struct {
+	mu   sync.Mutex
+	byID map[string]map[*context.CancelCauseFunc]struct{}
+}
+
+func newStreams() *streams {
+	return &streams{byID: map[string]map[*context.CancelCauseFunc]struct{}{}}
+}
+
+// track derives a context for one stream of identity; done must be called
+// when the stream ends.
+func (s *streams) track(ctx context.Context, identity string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	key := &cancel
+	s.mu.Lock()
+	if s.byID[identity] == nil {
+		s.byID[identity] = map[*context.CancelCauseFunc]struct{}{}
+	}
+	s.byID[identity][key] = struct{}{}
+	s.mu.Unlock()
+	return ctx, func() {
+		s.mu.Lock()
+		delete(s.byID[identity], key)
+		if len(s.byID[identity]) == 0 {
+			delete(s.byID, identity)
+		}
+		s.mu.Unlock()
+		cancel(context.Canceled)
+	}
+}
+
+// cut cancels every open stream of identity with cause and returns how
+// many it cut.
+func (s *streams) cut(identity string, cause error) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.byID[identity] {
+		(*c)(cause)
+		n++
+	}
+	return n
+}

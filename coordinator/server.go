@@ -1,0 +1,201 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/ledger"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// Server is a running coordinator: one gRPC port with mutual TLS serving
+// Coordinator, Ledger, health and reflection, plus the revocation poller
+// and certificate renewal. Make one with New, then call Run.
+type Server struct {
+	cfg      Config
+	home     *home
+	src      *certs.Source
+	revoked  *certs.Revocations
+	enroller *certs.Enroller
+	hub      *hub
+	streams  *streams
+	limits   *limits
+	lis      net.Listener
+	grpc     *grpc.Server
+	health   *health.Server
+	stopping chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New opens cfg.Home (made by Init), loads the CA and the coordinator's
+// certificate (renewing it if due), loads the revocations and listens on
+// cfg.Listen. Nothing is served until Run.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h, err := openHome(ctx, cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, home: h, revoked: certs.NewRevocations(),
+		hub: newHub(cfg.WatchBuffer), streams: newStreams(), limits: newLimits(cfg),
+		stopping: make(chan struct{}),
+	}
+	s.enroller = &certs.Enroller{CA: h.ca, Tokens: h.db, Lifetime: cfg.LeafLifetime}
+	if s.src, err = h.coordinatorCert(ctx, cfg.LeafLifetime, false); err != nil {
+		_ = h.close()
+		return nil, err
+	}
+	if _, err := s.revoked.Refresh(ctx, h.db); err != nil {
+		_ = h.close()
+		return nil, err
+	}
+	tlsConf := certs.EnrollServerConfig(s.src, h.ca.Pool(),
+		certs.AuthorizeNotRevoked(s.revoked, certs.AuthorizeMemberOf(h.net.TrustDomain)))
+	opts := append(s.serverOptions(), grpc.Creds(credentials.NewTLS(tlsConf)))
+	s.grpc = grpc.NewServer(opts...)
+	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
+	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity))
+	s.health = health.NewServer()
+	grpc_health_v1.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	if s.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+		_ = h.close()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// CAPin is the pin of the network's CA.
+func (s *Server) CAPin() string { return s.home.ca.Pin() }
+
+// TrustDomain is the network's trust domain.
+func (s *Server) TrustDomain() string { return s.home.net.TrustDomain }
+
+// Run serves until ctx is cancelled, then stops gracefully (falling back to
+// Stop after Config.ShutdownGrace), waits for every goroutine it started
+// and closes the database.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.home.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	s.goFunc(func() { serveErr <- s.grpc.Serve(s.lis) })
+	s.goFunc(func() { s.pollRevocations(ctx) })
+	s.goFunc(func() { s.renewOwnCertificate(ctx) })
+	s.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
+	s.cfg.Logger.Info("coordinator serving", "addr", s.Addr().String(), "trust_domain", s.home.net.TrustDomain, "task", s.home.task.Name)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	s.health.Shutdown()
+	close(s.stopping)
+	cancel()
+	s.stop()
+	s.wg.Wait()
+	return err
+}
+
+// stop stops gRPC gracefully, or hard after the grace period.
+func (s *Server) stop() {
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+// goFunc runs f in a goroutine that Run waits for.
+func (s *Server) goFunc(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// publishDirectory pushes a directory change to every Watch stream.
+func (s *Server) publishDirectory(change taonetv1.DirectoryChange, e ledger.Entry) {
+	s.hub.publish(directoryEvent(change, e))
+}
+
+// Publish pushes an event to every Watch stream (the round scheduler uses
+// it for RoundOpened and RoundClosed).
+func (s *Server) Publish(ev *taonetv1.WatchResponse) { s.hub.publish(ev) }
+
+// pollRevocations reads the revocations table every RevocationPoll. A newly
+// revoked identity has its streams cut and, for a peer, a REVOKED directory
+// change is pushed; the TLS layer and the auth interceptor refuse it from
+// then on.
+func (s *Server) pollRevocations(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RevocationPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		added, err := s.revoked.Refresh(ctx, s.home.db)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Logger.Error("read revocations", "err", err)
+			}
+			continue
+		}
+		for _, id := range added {
+			n := s.streams.cut(id, fmt.Errorf("%w: %s", certs.ErrRevoked, id))
+			s.cfg.Logger.Info("revoked", "identity", id, "streams_cut", n)
+			e, err := s.home.db.Entry(ctx, id)
+			if err == nil && e.Role == certs.RolePeer {
+				s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED, e)
+			}
+		}
+	}
+}
+
+// renewOwnCertificate reissues the coordinator's certificate at its renewal
+// point; new handshakes pick it up through the Source.
+func (s *Server) renewOwnCertificate(ctx context.Context) {
+	for {
+		wait := time.Until(certs.RenewAt(s.src.Leaf()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(wait, time.Second)):
+		}
+		src, err := s.home.coordinatorCert(ctx, s.cfg.LeafLifetime, true)
+		if err != nil {
+			s.cfg.Logger.Error("renew coordinator certificate", "err", err)
+			continue
+		}
+		if err := s.src.Set(*src.Certificate()); err != nil {
+			s.cfg.Logger.Error("renew coordinator certificate", "err", err)
+		}
+	}
+}

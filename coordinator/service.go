@@ -1,0 +1,205 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/ledger"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// service serves taonet.v1.Coordinator. GetRound, ListRounds and Query
+// answer Unimplemented until the round scheduler exists.
+type service struct {
+	taonetv1.UnimplementedCoordinatorServer
+	s *Server
+}
+
+var _ taonetv1.CoordinatorServer = (*service)(nil)
+
+// Paging limits of list calls.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+func (v *service) fail(ctx context.Context, err error) error { return toStatus(ctx, v.s.cfg.Logger, err) }
+
+// Enroll redeems a join token for a certificate (no client certificate
+// needed; rate-limited per address).
+func (v *service) Enroll(ctx context.Context, req *taonetv1.EnrollRequest) (*taonetv1.EnrollResponse, error) {
+	iss, err := v.s.enroller.Enroll(ctx, req.GetToken(), req.GetCsr())
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	v.s.cfg.Logger.InfoContext(ctx, "enrolled", "identity", iss.ID.String(), "not_after", iss.Cert.NotAfter)
+	return &taonetv1.EnrollResponse{
+		Identity:    iss.ID.String(),
+		Certificate: iss.PEM,
+		Ca:          v.s.home.ca.CertPEM(),
+		NotAfter:    timestamppb.New(iss.Cert.NotAfter),
+	}, nil
+}
+
+// Renew issues a fresh certificate for the caller's own identity.
+func (v *service) Renew(ctx context.Context, req *taonetv1.RenewRequest) (*taonetv1.RenewResponse, error) {
+	id, _ := callerFrom(ctx)
+	now := time.Now()
+	nb, na := certs.Validity(now, v.s.cfg.LeafLifetime)
+	iss, err := v.s.home.ca.Issue(req.GetCsr(), id, nb, na)
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	if err := v.s.home.db.RecordRenewal(ctx, iss, now); err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	return &taonetv1.RenewResponse{Identity: id.String(), Certificate: iss.PEM, NotAfter: timestamppb.New(iss.Cert.NotAfter)}, nil
+}
+
+// Join admits the calling peer at its advertised address.
+func (v *service) Join(ctx context.Context, req *taonetv1.JoinRequest) (*taonetv1.JoinResponse, error) {
+	id, _ := callerFrom(ctx)
+	if req.GetProtocolVersion() != ProtocolVersion {
+		return nil, v.fail(ctx, fmt.Errorf("%w: peer speaks %d, coordinator %d", errProtocolVersion, req.GetProtocolVersion(), ProtocolVersion))
+	}
+	if err := v.s.home.task.CheckCard(req.GetCard()); err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	if err := checkAdvertise(req.GetAdvertiseAddress()); err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	card, err := proto.Marshal(req.GetCard())
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	e, err := v.s.home.db.JoinPeer(ctx, id.String(), req.GetAdvertiseAddress(), card, time.Now())
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, e)
+	all, err := v.s.home.db.ActivePeers(ctx, "", maxPageSize)
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	resp := &taonetv1.JoinResponse{Identity: id.String(), ProtocolVersion: ProtocolVersion, Task: v.s.home.task.Name}
+	for _, p := range all {
+		resp.Peers = append(resp.Peers, peerInfo(p))
+	}
+	return resp, nil
+}
+
+// checkAdvertise accepts HOST:PORT with a non-empty host and a port 1-65535.
+func checkAdvertise(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("%w: %q is not HOST:PORT", errBadAddress, addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%w: %q has no port in 1-65535", errBadAddress, addr)
+	}
+	return nil
+}
+
+// Leave takes the calling peer out of the directory.
+func (v *service) Leave(ctx context.Context, _ *taonetv1.LeaveRequest) (*taonetv1.LeaveResponse, error) {
+	id, _ := callerFrom(ctx)
+	e, was, err := v.s.home.db.LeavePeer(ctx, id.String(), time.Now())
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	if was {
+		v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, e)
+	}
+	return &taonetv1.LeaveResponse{}, nil
+}
+
+// Watch sends the current directory as JOINED events, then every event
+// until the caller cancels, is revoked or falls too far behind.
+func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_WatchServer) error {
+	ctx := stream.Context()
+	id, _ := callerFrom(ctx)
+	ctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
+	w := v.s.hub.subscribe(id.String(), cut)
+	defer v.s.hub.unsubscribe(w)
+	all, err := v.s.home.db.ActivePeers(ctx, "", maxPageSize)
+	if err != nil {
+		return v.fail(ctx, err)
+	}
+	for _, p := range all {
+		if err := stream.Send(directoryEvent(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, p)); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return v.fail(ctx, context.Cause(ctx))
+		case <-v.s.stopping:
+			return status.Error(codes.Unavailable, "coordinator shutting down")
+		case ev := <-w.events:
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ListPeers pages through the active peers, ordered by identity.
+func (v *service) ListPeers(ctx context.Context, req *taonetv1.ListPeersRequest) (*taonetv1.ListPeersResponse, error) {
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = defaultPageSize
+	case size > maxPageSize:
+		return nil, v.fail(ctx, fmt.Errorf("%w: page_size %d is over %d", errBadPage, size, maxPageSize))
+	}
+	after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
+	if err != nil {
+		return nil, v.fail(ctx, fmt.Errorf("%w: page_token is malformed", errBadPage))
+	}
+	list, err := v.s.home.db.ActivePeers(ctx, string(after), size+1)
+	if err != nil {
+		return nil, v.fail(ctx, err)
+	}
+	resp := &taonetv1.ListPeersResponse{}
+	if len(list) > size {
+		list = list[:size]
+		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(list[size-1].Identity))
+	}
+	for _, e := range list {
+		resp.Peers = append(resp.Peers, peerInfo(e))
+	}
+	return resp, nil
+}
+
+// peerInfo turns a directory entry into its wire form.
+func peerInfo(e ledger.Entry) *taonetv1.PeerInfo {
+	p := &taonetv1.PeerInfo{Identity: e.Identity, Name: e.Name, Address: e.Address}
+	if !e.JoinedAt.IsZero() {
+		p.JoinedAt = timestamppb.New(e.JoinedAt)
+	}
+	if len(e.Card) > 0 {
+		card := &taonetv1.ModelCard{}
+		if proto.Unmarshal(e.Card, card) == nil {
+			p.Card = card
+		}
+	}
+	return p
+}
+
+func directoryEvent(change taonetv1.DirectoryChange, e ledger.Entry) *taonetv1.WatchResponse {
+	return &taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_DirectoryChanged{
+		DirectoryChanged: &taonetv1.DirectoryChanged{Change: change, Peer: peerInfo(e)},
+	}}
+}
