@@ -289,3 +289,99 @@ func TestSettleAtomic(t *testing.T) {
 	}
 	mustVerify(t, db)
 }
+
+// TestSettleConcurrentReaders settles rounds while readers check, each in
+// one read transaction, that balances, payouts and minted supply agree and
+// that minted is a whole number of rounds: a reader sees the state before a
+// settlement or after it, never a mix.
+func TestSettleConcurrentReaders(t *testing.T) {
+	const rounds, readers = 25, 3
+	ctx := context.Background()
+	db := mustLedger(t)
+	names := make([]string, 40)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%02d", i)
+	}
+	ids := mustPeers(t, db, names...)
+	shares := make([]uint64, len(ids))
+	for i := range shares {
+		shares[i] = uint64(i + 1)
+	}
+	done := make(chan struct{})
+	type result struct {
+		reads  int
+		states map[int64]bool
+		err    error
+	}
+	results := make(chan result, readers)
+	for range readers {
+		go func() {
+			res := result{states: map[int64]bool{}}
+			defer func() { results <- res }()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				minted, err := readConsistent(ctx, db)
+				if err != nil {
+					res.err = err
+					return
+				}
+				if err := db.Verify(ctx); err != nil {
+					res.err = err
+					return
+				}
+				res.reads++
+				res.states[minted] = true
+			}
+		}()
+	}
+	for n := uint64(1); n <= rounds; n++ {
+		mustSettle(t, db, n, scored(ids, shares...))
+	}
+	close(done)
+	seen := map[int64]bool{}
+	for range readers {
+		res := <-results
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		for m := range res.states {
+			seen[m] = true
+		}
+	}
+	if len(seen) < 3 {
+		t.Fatalf("readers saw only %d states; they did not run during settlement", len(seen))
+	}
+}
+
+// readConsistent reads the totals in one read transaction on one connection
+// and returns minted, or an error describing a mixed state.
+func readConsistent(ctx context.Context, db *ledger.DB) (int64, error) {
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+		return 0, err
+	}
+	defer conn.ExecContext(ctx, `ROLLBACK`) //nolint:errcheck // read-only
+	var minted, balances, payouts, settled int64
+	for q, dst := range map[string]*int64{
+		`SELECT minted FROM supply`:                           &minted,
+		`SELECT COALESCE(SUM(balance), 0) FROM accounts`:      &balances,
+		`SELECT COALESCE(SUM(amount), 0) FROM payouts`:        &payouts,
+		`SELECT COUNT(*) FROM rounds WHERE state = 'settled'`: &settled,
+	} {
+		if err := conn.QueryRowContext(ctx, q).Scan(dst); err != nil {
+			return 0, err
+		}
+	}
+	if balances != minted || payouts != minted || minted != settled*int64(ledger.DefaultEmission) {
+		return 0, fmt.Errorf("mixed state: minted %d, balances %d, payouts %d, %d rounds settled", minted, balances, payouts, settled)
+	}
+	return minted, nil
+}
