@@ -1,0 +1,260 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/taonet/taonet/certs"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// ProtocolVersion is the wire protocol this peer speaks.
+const ProtocolVersion = 1
+
+// Peer is a running peer: its Peer service on Listen (mutual TLS,
+// reflection, health), its place in the coordinator's directory and its
+// Watch stream. Make one with New, then call Run.
+type Peer struct {
+	cfg       Config
+	id        *identity
+	card      *taonetv1.ModelCard
+	dir       *directory
+	lis       net.Listener
+	advertise string
+	grpc      *grpc.Server
+	health    *health.Server
+	conn      *grpc.ClientConn
+	client    taonetv1.CoordinatorClient
+	wg        sync.WaitGroup
+}
+
+// New enrolls on the first run (token and CA pin) or reuses the stored
+// certificate, listens on cfg.Listen and prepares the coordinator
+// connection. Nothing is served until Run.
+func New(ctx context.Context, cfg Config) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	card, err := CardFor(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	id, err := loadOrEnroll(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Peer{cfg: cfg, id: id, card: card, dir: newDirectory()}
+	td := id.src.ID().TrustDomain
+	c := newCallers(td, p.dir)
+	p.grpc = grpc.NewServer(append(serverOptions(cfg.Logger, c),
+		grpc.Creds(credentials.NewTLS(certs.MTLSServerConfig(id.src, id.pool, c.tools))))...)
+	taonetv1.RegisterPeerServer(p.grpc, &service{card: card})
+	p.health = health.NewServer()
+	grpc_health_v1.RegisterHealthServer(p.grpc, p.health)
+	reflection.Register(p.grpc)
+	toCoord := certs.MTLSClientConfig(id.src, id.pool, certs.AuthorizeID(certs.CoordinatorID(td)))
+	if p.conn, err = grpc.NewClient(cfg.Coordinator, grpc.WithTransportCredentials(credentials.NewTLS(toCoord))); err != nil {
+		return nil, fmt.Errorf("coordinator %s: %w", cfg.Coordinator, err)
+	}
+	p.client = taonetv1.NewCoordinatorClient(p.conn)
+	if p.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+		_ = p.conn.Close()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	p.advertise = cfg.Advertise
+	if p.advertise == "" {
+		p.advertise = p.lis.Addr().String()
+	}
+	return p, nil
+}
+
+// Addr is where the Peer service listens.
+func (p *Peer) Addr() net.Addr { return p.lis.Addr() }
+
+// ID is this peer's identity.
+func (p *Peer) ID() certs.ID { return p.id.src.ID() }
+
+// Certificate is this peer's current leaf certificate.
+func (p *Peer) Certificate() *certs.Source { return p.id.src }
+
+// Dialer returns a Dialer for other peers with this peer's identity.
+func (p *Peer) Dialer() *Dialer { return NewDialer(p.id.src, p.id.pool) }
+
+// Directory returns this peer's current view of the directory.
+func (p *Peer) Directory() []*taonetv1.PeerInfo { return p.dir.list() }
+
+// Run serves the Peer service, joins the directory and keeps a Watch
+// stream open (reconnecting with exponential backoff), renews the
+// certificate before it expires, and on ctx cancellation leaves the
+// directory and stops. It returns an error when the coordinator refuses
+// this peer for good (revoked, or a card the network does not accept).
+func (p *Peer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	p.goFunc(func() { serveErr <- p.grpc.Serve(p.lis) })
+	p.goFunc(func() { p.renewLoop(ctx) })
+	p.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
+	p.cfg.Logger.Info("peer serving", "identity", p.ID().String(), "addr", p.Addr().String(), "advertise", p.advertise)
+	partErr := make(chan error, 1)
+	p.goFunc(func() { partErr <- p.participate(ctx) })
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	case err = <-partErr:
+	}
+	cancel()
+	p.leave()
+	p.health.Shutdown()
+	p.stop()
+	p.wg.Wait()
+	_ = p.conn.Close()
+	return err
+}
+
+// leave tells the coordinator this peer is going, within LeaveTimeout.
+func (p *Peer) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.LeaveTimeout)
+	defer cancel()
+	if _, err := p.client.Leave(ctx, &taonetv1.LeaveRequest{}); err != nil {
+		p.cfg.Logger.Warn("leave", "err", err)
+	}
+}
+
+func (p *Peer) stop() {
+	done := make(chan struct{})
+	go func() {
+		p.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(p.cfg.ShutdownGrace):
+		p.grpc.Stop()
+		<-done
+	}
+}
+
+func (p *Peer) goFunc(f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+// fatal reports whether a coordinator refusal will not change by retrying.
+func fatal(err error) bool {
+	switch status.Code(err) {
+	case codes.PermissionDenied, codes.FailedPrecondition, codes.InvalidArgument:
+		return true
+	}
+	return false
+}
+
+// participate joins and watches until ctx ends, reconnecting with
+// exponential backoff between BackoffMin and BackoffMax.
+func (p *Peer) participate(ctx context.Context) error {
+	backoff := p.cfg.BackoffMin
+	for {
+		err := p.session(ctx, func() { backoff = p.cfg.BackoffMin })
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fatal(err) {
+			return fmt.Errorf("coordinator refused this peer: %w", err)
+		}
+		p.cfg.Logger.Warn("coordinator session ended; reconnecting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, p.cfg.BackoffMax)
+	}
+}
+
+// session is one Join + Watch: it returns when the stream breaks.
+func (p *Peer) session(ctx context.Context, connected func()) error {
+	if _, err := p.client.Join(ctx, &taonetv1.JoinRequest{ProtocolVersion: ProtocolVersion, AdvertiseAddress: p.advertise, Card: p.card}); err != nil {
+		return err
+	}
+	stream, err := p.client.Watch(ctx, &taonetv1.WatchRequest{})
+	if err != nil {
+		return err
+	}
+	all, err := p.listPeers(ctx)
+	if err != nil {
+		return err
+	}
+	p.dir.replace(all)
+	connected()
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if ch := ev.GetDirectoryChanged(); ch != nil {
+			p.dir.apply(ch)
+		}
+	}
+}
+
+func (p *Peer) listPeers(ctx context.Context) ([]*taonetv1.PeerInfo, error) {
+	var all []*taonetv1.PeerInfo
+	token := ""
+	for {
+		resp, err := p.client.ListPeers(ctx, &taonetv1.ListPeersRequest{PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, resp.GetPeers()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return all, nil
+		}
+	}
+}
+
+// renewLoop renews the certificate at certs.RenewFraction of its lifetime,
+// retrying every BackoffMin..BackoffMax on failure.
+func (p *Peer) renewLoop(ctx context.Context) {
+	retry := p.cfg.BackoffMin
+	for {
+		wait := time.Until(certs.RenewAt(p.id.src.Leaf()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := p.id.renew(ctx, p.cfg.Home, p.client)
+		switch {
+		case err == nil:
+			retry = p.cfg.BackoffMin
+			p.cfg.Logger.Info("certificate renewed", "not_after", p.id.src.Leaf().NotAfter)
+		case ctx.Err() != nil:
+			return
+		default:
+			p.cfg.Logger.Warn("renew certificate", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+			retry = min(2*retry, p.cfg.BackoffMax)
+		}
+	}
+}
+

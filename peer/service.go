@@ -1,0 +1,126 @@
+package peer
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/certs/grpcid"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// service serves taonet.v1.Peer. Forward and Backward answer Unimplemented
+// once the caller is authorized: model serving comes with the libtorch
+// engine.
+type service struct {
+	taonetv1.UnimplementedPeerServer
+	card *taonetv1.ModelCard
+}
+
+var _ taonetv1.PeerServer = (*service)(nil)
+
+// Describe returns the model card.
+func (v *service) Describe(context.Context, *taonetv1.DescribeRequest) (*taonetv1.DescribeResponse, error) {
+	return &taonetv1.DescribeResponse{Card: proto.Clone(v.card).(*taonetv1.ModelCard)}, nil
+}
+
+// Forward is authorized by the interceptor; serving comes later.
+func (v *service) Forward(taonetv1.Peer_ForwardServer) error {
+	return status.Error(codes.Unimplemented, "Forward: model serving is not built yet")
+}
+
+// Backward is authorized by the interceptor; serving comes later.
+func (v *service) Backward(taonetv1.Peer_BackwardServer) error {
+	return status.Error(codes.Unimplemented, "Backward: model serving is not built yet")
+}
+
+// callers says who may call what on a peer. Forward and Backward: the
+// coordinator and peers in the directory. Describe and reflection: those
+// and client identities of the network (operators' tools). Anything else
+// is refused (default deny); health needs no certificate.
+type callers struct {
+	td      string
+	dir     *directory
+	network certs.Authorizer
+	tools   certs.Authorizer
+}
+
+func newCallers(td string, dir *directory) *callers {
+	network := certs.AuthorizeAnyOf(
+		certs.AuthorizeID(certs.CoordinatorID(td)),
+		certs.AuthorizeIf("the directory", dir.contains),
+	)
+	tools := certs.AuthorizeAnyOf(network, certs.AuthorizeRoles(td, certs.RoleClient))
+	return &callers{td: td, dir: dir, network: network, tools: tools}
+}
+
+// rules maps each method to its authorizer.
+func (c *callers) rule(method string) (certs.Authorizer, bool) {
+	switch method {
+	case taonetv1.Peer_Forward_FullMethodName, taonetv1.Peer_Backward_FullMethodName:
+		return c.network, true
+	case taonetv1.Peer_Describe_FullMethodName,
+		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+		"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo":
+		return c.tools, true
+	}
+	return nil, false
+}
+
+// authenticate is the auth.AuthFunc of the Peer server.
+func (c *callers) authenticate(ctx context.Context) (context.Context, error) {
+	method, _ := grpc.Method(ctx)
+	id, leaf, err := grpcid.IDFromContext(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Unauthenticated, "%s needs a client certificate from the network's CA", method)
+	}
+	authorize, ok := c.rule(method)
+	if !ok {
+		return nil, status.Errorf(codes.PermissionDenied, "%s is not open to any identity", method)
+	}
+	if err := authorize(id, [][]*x509.Certificate{{leaf}}); err != nil {
+		return nil, status.Errorf(codes.PermissionDenied, "%s may not call %s: %v", id, method, err)
+	}
+	return ctx, nil
+}
+
+// serverOptions is the Peer server's interceptor chain: logging, recovery,
+// auth (all but health).
+func serverOptions(log *slog.Logger, c *callers) []grpc.ServerOption {
+	lf := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	rec := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
+		return status.Error(codes.Internal, "internal error")
+	})}
+	needAuth := selector.MatchFunc(func(_ context.Context, m interceptors.CallMeta) bool {
+		return m.Service != grpc_health_v1.Health_ServiceDesc.ServiceName
+	})
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(lf, logOpts...),
+			recovery.UnaryServerInterceptor(rec...),
+			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(c.authenticate), needAuth),
+		),
+		grpc.ChainStreamInterceptor(
+			logging.StreamServerInterceptor(lf, logOpts...),
+			recovery.StreamServerInterceptor(rec...),
+			selector.StreamServerInterceptor(auth.StreamServerInterceptor(c.authenticate), needAuth),
+		),
+	}
+}
