@@ -33,7 +33,9 @@ const (
 	maxPageSize     = 1000
 )
 
-func (v *service) fail(ctx context.Context, err error) error { return toStatus(ctx, v.s.cfg.Logger, err) }
+func (v *service) fail(ctx context.Context, err error) error {
+	return toStatus(ctx, v.s.cfg.Logger, err)
+}
 
 // Enroll redeems a join token for a certificate (no client certificate
 // needed; rate-limited per address).

@@ -257,4 +257,3 @@ func (p *Peer) renewLoop(ctx context.Context) {
 		}
 	}
 }
-
