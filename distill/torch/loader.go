@@ -18,6 +18,7 @@ package torch
 	X(void, tn_model_free, (tn_model *)) \
 	X(char *, tn_model_info, (tn_model *, int64_t *, int64_t *, int64_t *)) \
 	X(char *, tn_model_set_optimizer, (tn_model *, const char *, double, double, double)) \
+	X(char *, tn_model_set_lr, (tn_model *, double)) \
 	X(char *, tn_model_forward, (tn_model *, const float *, int64_t, float *)) \
 	X(char *, tn_model_train_step, (tn_model *, const float *, const int64_t *, int64_t, const float *, const float *, int64_t, double, double, double, float *)) \
 	X(char *, tn_model_backward, (tn_model *, const float *, const float *, int64_t, double, float *)) \
@@ -52,6 +53,7 @@ char *c_model_info(tn_model *m, int64_t *i, int64_t *c, int64_t *p) { return p_t
 char *c_model_set_optimizer(tn_model *m, const char *k, double lr, double mo, double wd) {
 	return p_tn_model_set_optimizer(m, k, lr, mo, wd);
 }
+char *c_model_set_lr(tn_model *m, double lr) { return p_tn_model_set_lr(m, lr); }
 char *c_model_forward(tn_model *m, const float *x, int64_t n, float *o) { return p_tn_model_forward(m, x, n, o); }
 char *c_model_train_step(tn_model *m, const float *xc, const int64_t *y, int64_t nc,
 		const float *xk, const float *t, int64_t nk, double a, double T, double clip, float *o) {

@@ -4,6 +4,7 @@ package torch
 #include <stdlib.h>
 #include "shim/taonet_torch.h"
 char *c_model_set_optimizer(tn_model *m, const char *k, double lr, double mo, double wd);
+char *c_model_set_lr(tn_model *m, double lr);
 char *c_model_train_step(tn_model *m, const float *xc, const int64_t *y, int64_t nc,
 		const float *xk, const float *t, int64_t nk, double a, double T, double clip, float *o);
 char *c_model_backward(tn_model *m, const float *x, const float *g, int64_t n, double clip, float *o);
@@ -45,6 +46,20 @@ func (m *Model) SetOptimizer(o Optimizer) error {
 	kind := C.CString(o.Kind)
 	defer C.free(unsafe.Pointer(kind))
 	return cerr(C.c_model_set_optimizer(m.h, kind, C.double(o.LR), C.double(o.Momentum), C.double(o.WeightDecay)))
+}
+
+// SetLR changes the learning rate of the current optimizer, keeping its
+// state (for learning-rate schedules).
+func (m *Model) SetLR(lr float64) error {
+	if !(lr > 0) || math.IsInf(lr, 0) {
+		return fmt.Errorf("set learning rate: %v is not positive", lr)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.h == nil {
+		return fmt.Errorf("set learning rate: %w", ErrClosed)
+	}
+	return cerr(C.c_model_set_lr(m.h, C.double(lr)))
 }
 
 // Step is one training step on the mixed loss of DESIGN.md "A round":

@@ -245,6 +245,13 @@ char *tn_model_set_optimizer(tn_model *m, const char *kind, double lr,
   });
 }
 
+char *tn_model_set_lr(tn_model *m, double lr) {
+  return guard("set learning rate", [&] {
+    check(lr > 0 && std::isfinite(lr), "learning rate must be positive");
+    for (auto &g : m->opt->param_groups()) g.options().set_lr(lr);
+  });
+}
+
 char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits) {
   return guard("forward", [&] {
     torch::NoGradGuard no_grad;

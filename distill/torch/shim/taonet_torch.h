@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 /* TN_ABI_VERSION changes whenever a signature below changes. */
-#define TN_ABI_VERSION 1
+#define TN_ABI_VERSION 2
 
 typedef struct tn_model tn_model;
 
@@ -45,6 +45,8 @@ char *tn_model_info(tn_model *m, int64_t *in_features, int64_t *classes,
  * ignored) or "sgd". */
 char *tn_model_set_optimizer(tn_model *m, const char *kind, double lr,
                              double momentum, double weight_decay);
+/* tn_model_set_lr changes the learning rate, keeping the optimizer state. */
+char *tn_model_set_lr(tn_model *m, double lr);
 char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits);
 /* tn_model_train_step takes one optimizer step on
  * alpha * CE(f(x_ce), labels) + (1 - alpha) * T^2 * KL(teacher || softmax(f(x_kd) / T)).
