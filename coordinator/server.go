@@ -112,6 +112,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cancel()
 	s.stop()
 	s.wg.Wait()
+	s.cfg.Logger.Info("coordinator stopped")
 	return err
 }
 

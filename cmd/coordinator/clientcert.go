@@ -1,20 +1,35 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/coordinator"
+)
 
 func newClientCertCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "client-cert",
 		Short: "Issue a client identity for grpcurl and other tools",
 		Long: `client-cert issues a /client/NAME identity and writes cert.pem, key.pem
-and ca.pem into --out. A client may read the ledger, the directory and the
-rounds, and call Query; nothing else.`,
+(0600) and ca.pem into --out. A client may read the ledger, the directory and
+the rounds, and call Query; nothing else. It refuses a name already enrolled.`,
 		Example: `  coordinator client-cert --home ./net --name ops --out ./ops`,
 		Args:    cobra.NoArgs,
-		RunE:    notYet("client-cert"),
 	}
-	cmd.Flags().String("home", homeDefault(), "coordinator home folder")
-	cmd.Flags().String("name", "", "client name")
-	cmd.Flags().String("out", "", "folder to write cert.pem, key.pem and ca.pem into")
+	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
+	name := cmd.Flags().String("name", "", "client name")
+	out := cmd.Flags().String("out", "", "folder to write cert.pem, key.pem and ca.pem into")
+	lifetime := cmd.Flags().Duration("lifetime", certs.DefaultLeafLifetime, "certificate lifetime")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		id, err := coordinator.IssueClientCert(cmd.Context(), *home, *name, *out, *lifetime)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "issued %s into %s (cert.pem, key.pem, ca.pem)\n", id, *out)
+		return nil
+	}
 	return cmd
 }

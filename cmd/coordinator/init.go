@@ -1,6 +1,14 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/taonet/taonet/coordinator"
+)
 
 func newInitCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -8,14 +16,27 @@ func newInitCmd() *cobra.Command {
 		Short: "Create a network: CA, coordinator certificate and database",
 		Long: `init creates a new network in --home: the CA (ca.pem, key 0600), the
 coordinator's server certificate for --hosts, and the database, and records
-the network's task. It refuses to overwrite an existing CA.`,
+the network's task. It refuses to overwrite an existing CA.
+
+Environment: TAONET_HOME, TAONET_TRUST_DOMAIN, TAONET_HOSTS, TAONET_TASK.`,
 		Example: `  coordinator init --home ./net --trust-domain taonet.local --hosts localhost,127.0.0.1 --task fmnist`,
 		Args:    cobra.NoArgs,
-		RunE:    notYet("init"),
 	}
-	cmd.Flags().String("home", homeDefault(), "coordinator home folder")
-	cmd.Flags().String("trust-domain", "taonet.local", "SPIFFE trust domain of the network")
-	cmd.Flags().StringSlice("hosts", []string{"localhost", "127.0.0.1"}, "host names and IPs in the coordinator's certificate")
-	cmd.Flags().String("task", "fmnist", "the network's task (fixes classes and input shape)")
+	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
+	td := cmd.Flags().String("trust-domain", envDefault("TAONET_TRUST_DOMAIN", "taonet.local"), "SPIFFE trust domain of the network")
+	hosts := cmd.Flags().StringSlice("hosts", strings.Split(envDefault("TAONET_HOSTS", "localhost,127.0.0.1"), ","), "host names and IPs in the coordinator's certificate")
+	task := cmd.Flags().String("task", envDefault("TAONET_TASK", "fmnist"), "the network's task (fixes classes and input shape)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		err := coordinator.Init(cmd.Context(), coordinator.InitConfig{Home: *home, TrustDomain: *td, Hosts: *hosts, Task: *task})
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		fmt.Fprintf(out, "initialised network %s (task %s) in %s\n", *td, *task, *home)
+		for _, f := range []string{coordinator.CAFile, coordinator.CAKeyFile, coordinator.CertFile, coordinator.KeyFile, coordinator.DatabaseFile} {
+			fmt.Fprintf(out, "  %s\n", filepath.Join(*home, f))
+		}
+		return nil
+	}
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -61,11 +62,20 @@ coordinator's certificate and the database.`,
 }
 
 // homeDefault is the default for --home: $TAONET_HOME, else ./taonet-home.
-func homeDefault() string {
-	if h := os.Getenv("TAONET_HOME"); h != "" {
-		return h
+func homeDefault() string { return envDefault("TAONET_HOME", "taonet-home") }
+
+// envDefault returns $name when set, else def: flags take their defaults
+// from TAONET_* variables.
+func envDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
-	return "taonet-home"
+	return def
+}
+
+// newLogger logs to stderr in text form.
+func newLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // notYet is the RunE of a command that later work fills in.

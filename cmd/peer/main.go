@@ -50,11 +50,15 @@ distills from them each round, earning TAO for useful knowledge.`,
 }
 
 // homeDefault is the default for --home: $TAONET_HOME, else ./peer-home.
-func homeDefault() string {
-	if h := os.Getenv("TAONET_HOME"); h != "" {
-		return h
+func homeDefault() string { return envDefault("TAONET_HOME", "peer-home") }
+
+// envDefault returns $name when set, else def: flags take their defaults
+// from TAONET_* variables.
+func envDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
-	return "peer-home"
+	return def
 }
 
 // notYet is the RunE of a command that later work fills in.
