@@ -37,6 +37,20 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string { return e.Msg }
 
+// Is makes errors.Is(err, ErrNotFound) (and the other sentinels) true for
+// every *Error with that code, so a table of sentinels can classify them.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Msg == "" && t.Code == e.Code
+}
+
+// Sentinels for errors.Is, one per code.
+var (
+	ErrNotFound = &Error{Code: ENOTFOUND}
+	ErrInvalid  = &Error{Code: EINVALID}
+	ErrConflict = &Error{Code: ECONFLICT}
+)
+
 // ErrorCodeOf returns the code of the first *Error in err's chain, or ""
 // for an internal error.
 func ErrorCodeOf(err error) ErrorCode {
