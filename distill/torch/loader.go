@@ -14,6 +14,7 @@ package torch
 	X(char *, tn_cuda_device_count, (int64_t *)) \
 	X(char *, tn_set_seed, (uint64_t)) \
 	X(char *, tn_set_num_threads, (int32_t)) \
+	X(char *, tn_round_trip, (const float *, int64_t, const char *, float *)) \
 	X(char *, tn_model_new, (const char *, const char *, tn_model **)) \
 	X(void, tn_model_free, (tn_model *)) \
 	X(char *, tn_model_info, (tn_model *, int64_t *, int64_t *, int64_t *)) \
@@ -47,6 +48,7 @@ char *c_runtime_info(char **o) { return p_tn_runtime_info(o); }
 char *c_cuda_device_count(int64_t *o) { return p_tn_cuda_device_count(o); }
 char *c_set_seed(uint64_t s) { return p_tn_set_seed(s); }
 char *c_set_num_threads(int32_t n) { return p_tn_set_num_threads(n); }
+char *c_round_trip(const float *in, int64_t n, const char *d, float *out) { return p_tn_round_trip(in, n, d, out); }
 char *c_model_new(const char *a, const char *d, tn_model **o) { return p_tn_model_new(a, d, o); }
 void c_model_free(tn_model *m) { p_tn_model_free(m); }
 char *c_model_info(tn_model *m, int64_t *i, int64_t *c, int64_t *p) { return p_tn_model_info(m, i, c, p); }
@@ -219,6 +221,28 @@ func SetSeed(seed uint64) error {
 		return err
 	}
 	return cerr(C.c_set_seed(C.uint64_t(seed)))
+}
+
+// RoundTrip copies x into a libtorch tensor on device and back to a new
+// host slice: the host <-> tensor path every call of the engine takes.
+func RoundTrip(x []float32, device Device) ([]float32, error) {
+	if err := Open(); err != nil {
+		return nil, err
+	}
+	if len(x) == 0 {
+		return nil, errors.New("round trip: empty input")
+	}
+	dev, err := device.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("round trip: %w", err)
+	}
+	cdev := C.CString(dev.String())
+	defer C.free(unsafe.Pointer(cdev))
+	out := make([]float32, len(x))
+	if err := cerr(C.c_round_trip((*C.float)(&x[0]), C.int64_t(len(x)), cdev, (*C.float)(&out[0]))); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // SetNumThreads sets libtorch's intra-op CPU thread count for the process.

@@ -201,6 +201,15 @@ char *tn_set_seed(uint64_t seed) {
   return guard("set seed", [&] { torch::manual_seed(seed); });
 }
 
+char *tn_round_trip(const float *in, int64_t n, const char *device, float *out) {
+  return guard("round trip", [&] {
+    check(in != nullptr && n > 0 && device != nullptr, "empty buffer");
+    auto t = torch::from_blob(const_cast<float *>(in), {n}, torch::kFloat32)
+                 .to(torch::TensorOptions().device(std::string(device)), false, true);
+    copy_out(t, out);
+  });
+}
+
 char *tn_set_num_threads(int32_t n) {
   return guard("set threads", [&] {
     check(n > 0, "thread count must be positive");

@@ -33,6 +33,8 @@ void tn_free(char *p);
 char *tn_runtime_info(char **out);
 char *tn_cuda_device_count(int64_t *out);
 char *tn_set_seed(uint64_t seed);
+/* tn_round_trip copies n floats from host to a tensor on device and back. */
+char *tn_round_trip(const float *in, int64_t n, const char *device, float *out);
 char *tn_set_num_threads(int32_t n);
 
 /* tn_model_new builds architecture arch ("mlp" or "cnn") on device ("cpu",
