@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -65,7 +64,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	tlsConf := certs.EnrollServerConfig(s.src, h.ca.Pool(),
 		certs.AuthorizeNotRevoked(s.revoked, certs.AuthorizeMemberOf(h.net.TrustDomain)))
-	opts := append(s.serverOptions(), grpc.Creds(credentials.NewTLS(tlsConf)))
+	opts := append(s.serverOptions(), grpc.Creds(grpcid.ServerCredentials(tlsConf, cfg.Logger)))
 	s.grpc = grpc.NewServer(opts...)
 	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
 	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity))

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/certs/grpcid"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -58,7 +59,7 @@ func New(ctx context.Context, cfg Config) (*Peer, error) {
 	td := id.src.ID().TrustDomain
 	c := newCallers(td, p.dir)
 	p.grpc = grpc.NewServer(append(serverOptions(cfg.Logger, c),
-		grpc.Creds(credentials.NewTLS(certs.MTLSServerConfig(id.src, id.pool, c.tools))))...)
+		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(id.src, id.pool, c.tools), cfg.Logger)))...)
 	taonetv1.RegisterPeerServer(p.grpc, &service{card: card})
 	p.health = health.NewServer()
 	grpc_health_v1.RegisterHealthServer(p.grpc, p.health)
