@@ -112,12 +112,10 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 	if err != nil {
 		return nil, err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ? WHERE hash = ? AND redeemed_at IS NULL`, identMillis(now), hash)
-	if err != nil {
+	// The immediate transaction holds the write lock from the SELECT
+	// above, so no other redemption can slip in between.
+	if _, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ? WHERE hash = ?`, identMillis(now), hash); err != nil {
 		return nil, fmt.Errorf("redeem token: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return nil, certs.ErrTokenRedeemed
 	}
 	if err := insertIdentity(ctx, tx, iss, now); err != nil {
 		return nil, fmt.Errorf("redeem token: %w", err)

@@ -1,0 +1,184 @@
+package peer_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/peer"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+const (
+	aliceID = "spiffe://test.local/peer/alice"
+	bobID   = "spiffe://test.local/peer/bob"
+)
+
+// TestTwoPeers joins two real peers to a real coordinator and checks who
+// may call whom.
+func TestTwoPeers(t *testing.T) {
+	n := mustCoordinator(t, 0)
+	dir := t.TempDir()
+	alice := n.mustPeer(t, filepath.Join(dir, "alice"), n.token(t, "alice"))
+	bob := n.mustPeer(t, filepath.Join(dir, "bob"), n.token(t, "bob"))
+	waitFor(t, 5*time.Second, "peers see each other", func() bool { return alice.sees(bobID) && bob.sees(aliceID) })
+	bobInfo, _ := alice.find(bobID)
+	ctx := tctx(t)
+
+	t.Run("OKDescribe", func(t *testing.T) {
+		resp, err := peerClient(t, alice.Dialer(), bobID, bobInfo.GetAddress()).Describe(ctx, &taonetv1.DescribeRequest{})
+		if err != nil || resp.GetCard().GetClasses() != 10 || resp.GetCard().GetArchitecture() != "mlp" {
+			t.Fatalf("describe = %v, %v", resp, err)
+		}
+	})
+	t.Run("OKForwardAuthorizedThenUnimplemented", func(t *testing.T) {
+		s, err := peerClient(t, alice.Dialer(), bobID, bobInfo.GetAddress()).Forward(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Recv(); status.Code(err) != codes.Unimplemented {
+			t.Fatalf("forward from a directory peer: %v, want Unimplemented (serving comes later)", err)
+		}
+	})
+	t.Run("OKClientDescribes", func(t *testing.T) {
+		ops := n.clientDialer(t, "ops")
+		if _, err := peerClient(t, ops, bobID, bobInfo.GetAddress()).Describe(ctx, &taonetv1.DescribeRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("ErrClientForward", func(t *testing.T) {
+		ops := n.clientDialer(t, "ops2")
+		s, err := peerClient(t, ops, bobID, bobInfo.GetAddress()).Forward(ctx)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("forward from a client: %v, want PermissionDenied", err)
+		}
+	})
+	t.Run("ErrAnotherIdentityAnswers", func(t *testing.T) {
+		// bob's entry, but the address is alice's: alice answers and fails
+		// the identity check before anything is sent.
+		_, err := peerClient(t, bob.Dialer(), bobID, alice.Addr().String()).Describe(ctx, &taonetv1.DescribeRequest{})
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "is not "+bobID) {
+			t.Fatalf("err = %v, want Unavailable naming the mismatch", err)
+		}
+	})
+	t.Run("ErrPeerOutsideDirectory", func(t *testing.T) {
+		carolHome := filepath.Join(dir, "carol")
+		if err := peer.Enroll(ctx, carolHome, n.addr, n.token(t, "carol"), n.pin); err != nil {
+			t.Fatal(err)
+		}
+		_, err := peerClient(t, dialerFrom(t, carolHome), bobID, bobInfo.GetAddress()).Describe(ctx, &taonetv1.DescribeRequest{})
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("enrolled peer outside the directory: %v, want refused at the handshake", err)
+		}
+	})
+	t.Run("OKRevokedPeerDropped", func(t *testing.T) {
+		start := time.Now()
+		if _, err := coordinator.Revoke(context.Background(), n.home, "bob", "test"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Second, "alice drops bob within a second", func() bool { return !alice.sees(bobID) })
+		t.Logf("alice dropped bob after %v", time.Since(start))
+		select {
+		case err := <-bob.done:
+			if status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("bob stopped with %v, want PermissionDenied", err)
+			}
+			bob.done <- err
+		case <-time.After(2 * time.Second):
+			t.Fatal("revoked bob kept running")
+		}
+		aliceInfo, _ := bob.find(aliceID)
+		_, err := peerClient(t, bob.Dialer(), aliceID, aliceInfo.GetAddress()).Describe(ctx, &taonetv1.DescribeRequest{})
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("revoked bob calling alice: %v, want refused at the handshake", err)
+		}
+	})
+}
+
+// TestRestartReusesCertificate stops a peer (it leaves the directory) and
+// starts it again from its home without a token.
+func TestRestartReusesCertificate(t *testing.T) {
+	n := mustCoordinator(t, 0)
+	home := filepath.Join(t.TempDir(), "alice")
+	first := n.mustPeer(t, home, n.token(t, "alice"))
+	watcher := n.mustPeer(t, filepath.Join(t.TempDir(), "bob"), n.token(t, "bob"))
+	waitFor(t, 5*time.Second, "bob sees alice", func() bool { return watcher.sees(aliceID) })
+	certBefore, _ := os.ReadFile(filepath.Join(home, peer.CertFile))
+	if st, err := os.Stat(filepath.Join(home, peer.KeyFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key.pem: %v, %v; want mode 0600", st, err)
+	}
+	if err := first.stop(); err != nil {
+		t.Fatalf("clean stop: %v", err)
+	}
+	waitFor(t, 2*time.Second, "bob sees alice leave", func() bool { return !watcher.sees(aliceID) })
+	second := n.mustPeer(t, home, "")
+	waitFor(t, 5*time.Second, "bob sees alice rejoin", func() bool { return watcher.sees(aliceID) })
+	if second.ID().String() != aliceID {
+		t.Fatalf("restarted as %s", second.ID())
+	}
+	if certAfter, _ := os.ReadFile(filepath.Join(home, peer.CertFile)); string(certAfter) != string(certBefore) {
+		t.Fatal("restart changed the certificate")
+	}
+}
+
+// TestRenewal runs a peer with 3-second certificates: it renews before
+// expiry with no operator step and stays reachable after the first
+// certificate expired.
+func TestRenewal(t *testing.T) {
+	n := mustCoordinator(t, 3*time.Second)
+	home := filepath.Join(t.TempDir(), "alice")
+	alice := n.mustPeer(t, home, n.token(t, "alice"))
+	first := alice.Certificate().Leaf()
+	waitFor(t, 4*time.Second, "certificate renewed", func() bool {
+		return alice.Certificate().Leaf().SerialNumber.Cmp(first.SerialNumber) != 0
+	})
+	time.Sleep(time.Until(first.NotAfter) + 200*time.Millisecond)
+	ops := n.clientDialer(t, "ops")
+	if _, err := peerClient(t, ops, aliceID, alice.Addr().String()).Describe(tctx(t), &taonetv1.DescribeRequest{}); err != nil {
+		t.Fatalf("after the first certificate expired: %v", err)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(home, peer.CertFile))
+	if err != nil || !strings.Contains(string(onDisk), "CERTIFICATE") {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-alice.done:
+		t.Fatalf("peer stopped: %v", err)
+	default:
+	}
+}
+
+func TestNew(t *testing.T) {
+	n := mustCoordinator(t, 0)
+	t.Run("ErrNotEnrolled", func(t *testing.T) {
+		_, err := peer.New(context.Background(), n.config(t.TempDir()))
+		if !errors.Is(err, peer.ErrNotEnrolled) {
+			t.Fatalf("err = %v, want ErrNotEnrolled", err)
+		}
+	})
+	t.Run("ErrWrongCard", func(t *testing.T) {
+		cfg := n.config(t.TempDir())
+		cfg.Model = "resnet"
+		if err := cfg.Validate(); err == nil {
+			t.Fatal("unknown model accepted")
+		}
+	})
+	t.Run("ErrTokenWithoutPin", func(t *testing.T) {
+		cfg := n.config(t.TempDir())
+		cfg.Token = "taonet_x"
+		if err := cfg.Validate(); err == nil {
+			t.Fatal("token without pin accepted")
+		}
+	})
+}
