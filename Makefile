@@ -17,7 +17,7 @@ GRPCURL_VERSION            := v1.9.3
 APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger
+.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-torch gpu-carry
 
 all: build
 
@@ -95,6 +95,14 @@ demo: deps build
 ## bench-ledger: settlement beside raw inserts (writes results/bench-ledger.json)
 bench-ledger: deps-go
 	bash scripts/bench-ledger.sh
+
+## bench-torch: Go training step beside PyTorch eager (writes results/bench-torch.json)
+bench-torch: shim
+	bash scripts/bench-torch.sh
+
+## gpu-carry: fill .carry/ for scripts/gpu-check.sh on a GPU machine without Go
+gpu-carry:
+	bash scripts/gpu-carry-torch.sh
 
 clean:
 	rm -rf bin build

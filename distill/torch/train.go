@@ -77,7 +77,8 @@ type Step struct {
 }
 
 // StepStats reports a training step: the loss, its two parts and the
-// gradient norm before clipping.
+// gradient norm before clipping (only measured when Clip > 0, else 0: it
+// costs a device sync; pass a huge clip such as 1e30 to measure only).
 type StepStats struct {
 	Loss, CE, KD, GradNorm float32
 }
@@ -136,7 +137,7 @@ func (m *Model) TrainStep(s Step) (StepStats, error) {
 // Backward runs f(x), backpropagates gradLogits (another party's gradient
 // of its loss with respect to the logits f(x), [rows, Classes]), clips the
 // gradient norm to clip (0: no clipping) and takes one optimizer step. It
-// returns the gradient norm before clipping.
+// returns the gradient norm before clipping when clip > 0, else 0.
 func (m *Model) Backward(x, gradLogits []float32, clip float64) (float32, error) {
 	const op = "backward"
 	rows, err := m.rows(op, x)

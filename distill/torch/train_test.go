@@ -26,14 +26,7 @@ func TestTrainStepLossDecreases(t *testing.T) {
 			if err := m.SetOptimizer(tc.opt); err != nil {
 				t.Fatal(err)
 			}
-			// The teacher is a sharp distribution on the labels.
-			teacher := make([]float32, 32*10)
-			for r, c := range y {
-				for k := range 10 {
-					teacher[r*10+k] = 0.01
-				}
-				teacher[r*10+int(c)] = 0.91
-			}
+			teacher := sharp(y) // a sharp distribution on the labels
 			step := torch.Step{X: x, Labels: y, TransferX: x, Teacher: teacher, Alpha: tc.alpha, Temperature: 2, Clip: 5}
 			var first, last torch.StepStats
 			for i := range 40 {
@@ -126,11 +119,11 @@ func TestBackwardMatchesAnalytic(t *testing.T) {
 			for r, c := range y {
 				g[r*10+int(c)] -= 1.0 / 8
 			}
-			extNorm, err := ext.Backward(x, g, 0)
+			extNorm, err := ext.Backward(x, g, noClip)
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := ref.TrainStep(torch.Step{X: x, Labels: y, Alpha: 1})
+			st, err := ref.TrainStep(torch.Step{X: x, Labels: y, Alpha: 1, Clip: noClip})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +166,7 @@ func TestBackwardMatchesAnalytic(t *testing.T) {
 			g[i] = float32(i%7) - 3
 		}
 		z := mustForward(t, a, x)
-		na, err := a.Backward(x, g, 0)
+		na, err := a.Backward(x, g, noClip)
 		if err != nil {
 			t.Fatal(err)
 		}

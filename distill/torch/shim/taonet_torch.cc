@@ -153,19 +153,21 @@ void check_mix(double alpha, double temperature) {
         "temperature must be positive");
 }
 
+// zero_grad drops the gradients (sets them to none, as PyTorch 2.x's
+// default does) so the next backward writes them afresh.
+void zero_grad(tn_model *m) {
+  for (auto &p : m->net->parameters()) p.mutable_grad() = torch::Tensor();
+}
+
+// clip_and_step clips the gradient norm to clip when clip > 0 and takes an
+// optimizer step. It returns the norm before clipping, or 0 when clip is 0
+// (computing it costs a device sync).
 double clip_and_step(tn_model *m, double clip) {
   double norm = 0;
-  std::vector<torch::Tensor> params = m->net->parameters();
   if (clip > 0) {
-    norm = torch::nn::utils::clip_grad_norm_(params, clip);
-  } else {
-    auto acc = torch::zeros({}, params[0].options());
-    for (auto &p : params) {
-      if (p.grad().defined()) acc += p.grad().pow(2).sum();
-    }
-    norm = std::sqrt(acc.item<double>());
+    norm = torch::nn::utils::clip_grad_norm_(m->net->parameters(), clip);
+    check(std::isfinite(norm), "gradient is not finite");
   }
-  check(std::isfinite(norm), "gradient is not finite");
   m->opt->step();
   return norm;
 }
@@ -280,27 +282,30 @@ char *tn_model_train_step(tn_model *m, const float *x_ce,
     check(alpha == 0 || n_ce > 0, "alpha > 0 needs a labeled batch");
     check(alpha == 1 || n_kd > 0, "alpha < 1 needs a teacher batch");
     m->net->train();
-    m->opt->zero_grad();
-    auto zero = torch::zeros({}, torch::TensorOptions().device(m->device));
-    torch::Tensor ce = zero, kd = zero;
+    zero_grad(m);
+    torch::Tensor ce, kd, loss;
     if (alpha > 0) {
       auto logits = m->net->forward(m->input(x_ce, n_ce));
       ce = torch::cross_entropy_loss(logits, m->labels(labels, n_ce));
+      loss = alpha == 1 ? ce : ce * alpha;
     }
     if (alpha < 1) {
       check(teacher != nullptr, "teacher distribution missing");
       auto logits = m->net->forward(m->input(x_kd, n_kd));
       kd = kd_loss(logits, m->host_rows(teacher, n_kd, kClasses), temperature);
+      loss = alpha == 0 ? kd : loss + kd * (1 - alpha);
     }
-    auto loss = ce * alpha + kd * (1 - alpha);
-    auto stats = torch::stack({loss, ce, kd}).detach().to(torch::kCPU);
+    // One device-to-host copy for the loss and its parts.
+    std::vector<torch::Tensor> parts{loss};
+    if (ce.defined() && kd.defined()) parts = {loss, ce, kd};
+    auto stats = torch::stack(parts).detach().to(torch::kCPU);
     auto s = stats.accessor<float, 1>();
     check(std::isfinite(s[0]), "loss is not finite");
     loss.backward();
     out[3] = static_cast<float>(clip_and_step(m, clip));
     out[0] = s[0];
-    out[1] = s[1];
-    out[2] = s[2];
+    out[1] = ce.defined() ? (kd.defined() ? s[1] : s[0]) : 0;
+    out[2] = kd.defined() ? (ce.defined() ? s[2] : s[0]) : 0;
   });
 }
 
@@ -310,7 +315,7 @@ char *tn_model_backward(tn_model *m, const float *x, const float *grad_logits,
     torch::AutoGradMode grad_on(true);
     check(grad_logits != nullptr, "logit gradient missing");
     m->net->train();
-    m->opt->zero_grad();
+    zero_grad(m);
     auto logits = m->net->forward(m->input(x, n));
     logits.backward(m->host_rows(grad_logits, n, kClasses));
     *out_grad_norm = static_cast<float>(clip_and_step(m, clip));

@@ -53,7 +53,8 @@ char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits);
 /* tn_model_train_step takes one optimizer step on
  * alpha * CE(f(x_ce), labels) + (1 - alpha) * T^2 * KL(teacher || softmax(f(x_kd) / T)).
  * n_ce or n_kd may be 0 when alpha is 0 or 1 respectively. clip > 0 clips the
- * gradient norm. out receives {loss, ce, kd, grad_norm}. */
+ * gradient norm. out receives {loss, ce, kd, grad_norm}; grad_norm is the
+ * norm before clipping when clip > 0, else 0 (it costs a device sync). */
 char *tn_model_train_step(tn_model *m, const float *x_ce,
                           const int64_t *labels, int64_t n_ce,
                           const float *x_kd, const float *teacher,
@@ -61,7 +62,8 @@ char *tn_model_train_step(tn_model *m, const float *x_ce,
                           double clip, float *out);
 /* tn_model_backward runs f(x) and backpropagates grad_logits (an external
  * gradient of some loss with respect to f(x)), clips, and takes one
- * optimizer step. out_grad_norm receives the norm before clipping. */
+ * optimizer step. out_grad_norm receives the norm before clipping when
+ * clip > 0, else 0. */
 char *tn_model_backward(tn_model *m, const float *x, const float *grad_logits,
                         int64_t n, double clip, float *out_grad_norm);
 /* tn_loss_grad evaluates the mixed loss above on given logits (labels or
