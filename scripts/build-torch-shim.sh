@@ -29,7 +29,7 @@ else
 fi
 
 if [ -n "$root" ]; then
-  incs=(-I"$root/include" -I"$root/include/torch/csrc/api/include")
+  incs=(-isystem "$root/include" -isystem "$root/include/torch/csrc/api/include")
   libdir=$root/lib
   rpath=(-Wl,-rpath,"$libdir")
 else
@@ -38,7 +38,7 @@ else
   [ -f /usr/include/torch/csrc/api/include/torch/torch.h ] || {
     echo "shim: no libtorch found: set LIBTORCH, install PyTorch, or apt-get install libtorch-dev" >&2
     exit 1; }
-  incs=(-I/usr/include/torch/csrc/api/include)
+  incs=(-isystem /usr/include/torch/csrc/api/include)
 fi
 
 libs=(-ltorch -ltorch_cpu -lc10)
