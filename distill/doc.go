@@ -1,5 +1,15 @@
-// Package distill holds what peers and the coordinator share about models:
-// tensors on the wire, datasets and non-IID partitioning, and the
-// distillation math, in pure Go. The libtorch engine lives in distill/torch
-// and is linked only by peers.
+// Package distill holds what peers and the coordinator share about models,
+// in pure Go (it never links libtorch; the engine is distill/torch):
+//
+//   - tensors on the wire: float32/int64 codecs with dtype and size checks,
+//     logits, top-k log-probabilities and their rebuild, and chunking whose
+//     declared size is refused over a limit before anything is allocated;
+//   - data: an IDX (gzip) reader for Fashion-MNIST with clear errors for
+//     missing or corrupt files, the pools of DESIGN.md "Data and models"
+//     (training split: 10,000 public transfer + 50,000 private; test split:
+//     5,000 validation + 5,000 report), and the Dirichlet(alpha) label-skew
+//     partition of the private pool, deterministic from (seed, n);
+//   - distillation math: softmax, log-softmax, cross-entropy, accuracy and
+//     the weighted teacher ensemble, stable for large logits and refusing
+//     NaN and Inf.
 package distill
