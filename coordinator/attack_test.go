@@ -183,7 +183,11 @@ func TestAttacks(t *testing.T) {
 			st, _ := status.FromError(err)
 			msg := st.Message()
 			if a.inLog {
-				msg = refusalLine(n.logs.String(), a.reason)
+				// The server logs after its alert went out: give it a moment.
+				deadline := time.Now().Add(2 * time.Second)
+				for msg = ""; msg == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					msg = refusalLine(n.logs.String(), a.reason)
+				}
 			}
 			if st.Code() != a.code || !strings.Contains(msg, a.reason) {
 				t.Fatalf("got %v %q (logged: %q), want %v with %q", st.Code(), st.Message(), msg, a.code, a.reason)
