@@ -7,12 +7,15 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
@@ -279,4 +282,49 @@ func TestEnrollRateLimit(t *testing.T) {
 	if err := call(); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third call: %v, want ResourceExhausted", err)
 	}
+}
+
+// TestQueryRateLimit checks both Query limits: per address (two
+// identities from one address) and per identity (one identity from two
+// addresses).
+func TestQueryRateLimit(t *testing.T) {
+	n := mustNetwork(t, func(c *coordinator.Config) { c.QueryRate, c.QueryBurst = 0.01, 2 })
+	from := func(src *certs.Source, local string) taonetv1.CoordinatorClient {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		conn, err := grpc.NewClient(n.addr,
+			grpc.WithTransportCredentials(credentials.NewTLS(n.mtls(src))),
+			grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return taonetv1.NewCoordinatorClient(conn)
+	}
+	query := func(c taonetv1.CoordinatorClient) error {
+		_, err := c.Query(tctx(t), &taonetv1.QueryRequest{})
+		return err
+	}
+	t.Run("ErrPerAddress", func(t *testing.T) {
+		a, b := from(n.mustClient(t, "a"), "127.0.0.1"), from(n.mustClient(t, "b"), "127.0.0.1")
+		for i := range 2 {
+			if err := query(a); status.Code(err) != codes.Unimplemented {
+				t.Fatalf("call %d: %v, want Unimplemented (Query comes with rounds)", i, err)
+			}
+		}
+		if err := query(b); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "for address") {
+			t.Fatalf("another identity from the same address: %v, want ResourceExhausted per address", err)
+		}
+	})
+	t.Run("ErrPerIdentity", func(t *testing.T) {
+		src := n.mustClient(t, "c")
+		if err := query(from(src, "127.0.0.2")); status.Code(err) != codes.Unimplemented {
+			t.Fatal(err)
+		}
+		if err := query(from(src, "127.0.0.3")); status.Code(err) != codes.Unimplemented {
+			t.Fatal(err)
+		}
+		if err := query(from(src, "127.0.0.4")); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "for spiffe://test.local/client/c") {
+			t.Fatalf("one identity from a fresh address: %v, want ResourceExhausted per identity", err)
+		}
+	})
 }

@@ -33,37 +33,52 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 
 // network is a real coordinator on 127.0.0.1:0.
 type network struct {
-	home string
-	addr string
-	pin  string
+	home     string
+	addr     string
+	pin      string
+	lifetime time.Duration
+	stop     func()
 }
 
 func mustCoordinator(tb testing.TB, lifetime time.Duration) *network {
 	tb.Helper()
 	home := filepath.Join(tb.TempDir(), "net")
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := coordinator.Init(ctx, coordinator.InitConfig{Home: home, TrustDomain: testTD, Hosts: []string{"127.0.0.1"}, Task: "fmnist"}); err != nil {
+	if err := coordinator.Init(context.Background(), coordinator.InitConfig{Home: home, TrustDomain: testTD, Hosts: []string{"127.0.0.1"}, Task: "fmnist"}); err != nil {
 		tb.Fatal(err)
 	}
+	n := &network{home: home, lifetime: lifetime}
+	n.start(tb, "127.0.0.1:0")
+	return n
+}
+
+// start runs the coordinator on listen until the test ends or n.stop.
+func (n *network) start(tb testing.TB, listen string) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	cfg := coordinator.DefaultConfig()
-	cfg.Home, cfg.Listen, cfg.Logger = home, "127.0.0.1:0", slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
+	cfg.Home, cfg.Listen, cfg.Logger = n.home, listen, slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
 	cfg.EnrollRate, cfg.EnrollBurst = 1000, 1000
-	if lifetime > 0 {
-		cfg.LeafLifetime = lifetime
+	if n.lifetime > 0 {
+		cfg.LeafLifetime = n.lifetime
 	}
 	s, err := coordinator.New(ctx, cfg)
 	if err != nil {
+		cancel()
 		tb.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("coordinator: %v", err)
-		}
-	})
-	return &network{home: home, addr: s.Addr().String(), pin: s.CAPin()}
+	var once sync.Once
+	n.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("coordinator: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(n.stop)
+	n.addr, n.pin = s.Addr().String(), s.CAPin()
 }
 
 func (n *network) token(tb testing.TB, name string) string {

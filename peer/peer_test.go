@@ -159,6 +159,21 @@ func TestRenewal(t *testing.T) {
 	}
 }
 
+// TestReconnect restarts the coordinator under a running peer: the peer's
+// Watch stream comes back by itself (backoff) and it learns of a peer that
+// joined after the restart.
+func TestReconnect(t *testing.T) {
+	n := mustCoordinator(t, 0)
+	alice := n.mustPeer(t, filepath.Join(t.TempDir(), "alice"), n.token(t, "alice"))
+	waitFor(t, 5*time.Second, "alice joined", func() bool { return alice.sees(aliceID) })
+	addr := n.addr
+	n.stop()
+	time.Sleep(300 * time.Millisecond)
+	n.start(t, addr)
+	n.mustPeer(t, filepath.Join(t.TempDir(), "bob"), n.token(t, "bob"))
+	waitFor(t, 5*time.Second, "alice sees bob after the restart", func() bool { return alice.sees(bobID) })
+}
+
 func TestNew(t *testing.T) {
 	n := mustCoordinator(t, 0)
 	t.Run("ErrNotEnrolled", func(t *testing.T) {
