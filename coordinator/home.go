@@ -201,6 +201,7 @@ func (h *home) coordinatorCert(ctx context.Context, lifetime time.Duration, forc
 			hosts = append(hosts, ip.String())
 		}
 		now := time.Now()
+		// DNSNames[0] is the identity's own name, which Issue adds again.
 		iss, newKey, err := issueCoordinator(h.ca, hosts[min(1, len(hosts)):], now, lifetime)
 		if err != nil {
 			return nil, fmt.Errorf("renew coordinator certificate: %w", err)
