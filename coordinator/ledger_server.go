@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
@@ -30,23 +29,10 @@ func NewLedgerServer(db *ledger.DB, callerID func(ctx context.Context) (identity
 	return &ledgerServer{db: db, callerID: callerID, log: slog.Default()}
 }
 
-// ledgerCodes is the one table from ledger error codes to gRPC status
-// codes. Errors without a ledger code go through toStatus.
-var ledgerCodes = map[ledger.ErrorCode]codes.Code{
-	ledger.ENOTFOUND: codes.NotFound,
-	ledger.EINVALID:  codes.InvalidArgument,
-	ledger.ECONFLICT: codes.FailedPrecondition,
-}
-
-// ledgerStatus turns err into a status error: a ledger error keeps its
-// one-line message, anything else is logged and reported as Internal.
+// ledgerStatus turns err into a status error through the one error table
+// (errors.go): a ledger error keeps its one-line message, anything else is
+// logged and reported as Internal.
 func (s *ledgerServer) ledgerStatus(ctx context.Context, err error) error {
-	var le *ledger.Error
-	if errors.As(err, &le) {
-		if c, ok := ledgerCodes[le.Code]; ok {
-			return status.Error(c, le.Msg)
-		}
-	}
 	return toStatus(ctx, s.log, err)
 }
 
