@@ -30,6 +30,10 @@ type InitConfig struct {
 	// LeafLifetime is the coordinator certificate's lifetime;
 	// certs.DefaultLeafLifetime when 0.
 	LeafLifetime time.Duration
+	// Emission is E0, the emission per round of the first era, in rao;
+	// ledger.DefaultEmission (1 TAO) when 0. It is fixed for the life of the
+	// network, since the schedule is replayed to verify the ledger.
+	Emission uint64
 }
 
 // ErrCAExists is returned by Init when the home already holds a CA.
@@ -82,6 +86,11 @@ func Init(ctx context.Context, cfg InitConfig) (err error) {
 	defer db.Close()
 	if _, err := db.Network(ctx); err == nil {
 		return fmt.Errorf("init %s: %w", cfg.Home, ledger.ErrNetworkExists)
+	}
+	if cfg.Emission > 0 {
+		if err := db.SetInitialEmission(ctx, cfg.Emission); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
 	}
 	var written []string
 	defer func() {

@@ -53,6 +53,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		hub: newHub(cfg.WatchBuffer), streams: newStreams(), limits: newLimits(cfg),
 		stopping: make(chan struct{}),
 	}
+	// A round left open by a coordinator that died mid-round is never paid:
+	// it becomes aborted, and the schedule resumes with the next number.
+	if n, err := h.db.AbortOpen(ctx); err != nil {
+		_ = h.close()
+		return nil, err
+	} else if n > 0 {
+		cfg.Logger.WarnContext(ctx, "aborted rounds left open by an earlier run", "rounds", n)
+	}
 	s.enroller = &certs.Enroller{CA: h.ca, Tokens: h.db, Lifetime: cfg.LeafLifetime}
 	if s.src, err = h.coordinatorCert(ctx, cfg.LeafLifetime, false); err != nil {
 		_ = h.close()

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/ledger"
 )
 
 func newInitCmd() *cobra.Command {
@@ -18,7 +19,8 @@ func newInitCmd() *cobra.Command {
 coordinator's server certificate for --hosts, and the database, and records
 the network's task. It refuses to overwrite an existing CA.
 
-Environment: TAONET_HOME, TAONET_TRUST_DOMAIN, TAONET_HOSTS, TAONET_TASK.`,
+Environment: TAONET_HOME, TAONET_TRUST_DOMAIN, TAONET_HOSTS, TAONET_TASK,
+TAONET_EMISSION.`,
 		Example: `  coordinator init --home ./net --trust-domain taonet.local --hosts localhost,127.0.0.1 --task fmnist`,
 		Args:    cobra.NoArgs,
 	}
@@ -26,8 +28,13 @@ Environment: TAONET_HOME, TAONET_TRUST_DOMAIN, TAONET_HOSTS, TAONET_TASK.`,
 	td := cmd.Flags().String("trust-domain", envDefault("TAONET_TRUST_DOMAIN", "taonet.local"), "SPIFFE trust domain of the network")
 	hosts := cmd.Flags().StringSlice("hosts", strings.Split(envDefault("TAONET_HOSTS", "localhost,127.0.0.1"), ","), "host names and IPs in the coordinator's certificate")
 	task := cmd.Flags().String("task", envDefault("TAONET_TASK", "fmnist"), "the network's task (fixes classes and input shape)")
+	emission := cmd.Flags().String("emission", envDefault("TAONET_EMISSION", "1"), "TAO minted per round in the first era (E0); halves as the cap nears")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		err := coordinator.Init(cmd.Context(), coordinator.InitConfig{Home: *home, TrustDomain: *td, Hosts: *hosts, Task: *task})
+		e0, err := ledger.ParseTAO(*emission)
+		if err != nil || e0 == 0 {
+			return fmt.Errorf("init: --emission %q: want a positive TAO amount such as 1 or 0.5", *emission)
+		}
+		err = coordinator.Init(cmd.Context(), coordinator.InitConfig{Home: *home, TrustDomain: *td, Hosts: *hosts, Task: *task, Emission: e0})
 		if err != nil {
 			return err
 		}
