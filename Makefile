@@ -90,7 +90,7 @@ proto: deps-tools
 
 ## demo: the main job (filled in as the network grows)
 demo: deps build
-	@echo "demo: the network demo is not there yet; see README"
+	bash scripts/demo.sh
 
 ## bench-ledger: settlement beside raw inserts (writes results/bench-ledger.json)
 bench-ledger: deps-go
