@@ -7,11 +7,13 @@
 #      compiled with PyTorch's own _GLIBCXX_USE_CXX11_ABI;
 #   3. Debian's libtorch-dev (/usr/include, /usr/lib/<multiarch>).
 # The CUDA libraries are linked whenever libtorch_cuda.so is present.
+# TAONET_NO_FUSED_ADAM=1 builds without PyTorch 2.x's fused Adam kernel,
+# which is also what happens, loudly, when the first compile of adam.cc
+# fails.
 set -euo pipefail
 
 out=${1:-build/libtaonet_torch.so}
 here=$(cd "$(dirname "$0")/.." && pwd)
-src=$here/distill/torch/shim/taonet_torch.cc
 python=${PYTHON:-python3}
 cxx=${CXX:-g++}
 
@@ -49,12 +51,64 @@ fi
 defs=()
 [ -n "$abi" ] && defs=(-D_GLIBCXX_USE_CXX11_ABI="$abi")
 
+flags=(-std=c++17 -O2 -fPIC -Wall -Wno-unused-variable "${defs[@]}" "${incs[@]}"
+       -I"$here/distill/torch/shim")
 mkdir -p "$(dirname "$out")"
-tmp=$out.tmp.$$
-trap 'rm -f "$tmp"' EXIT
+tmp=$(mktemp -d "$(dirname "$out")/.shim.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 echo "shim: building $out against $from"
-"$cxx" -std=c++17 -O2 -fPIC -shared -Wall -Wno-unused-variable \
-  "${defs[@]}" "${incs[@]}" -I"$here/distill/torch/shim" \
-  "$src" -o "$tmp" -L"$libdir" "${rpath[@]}" \
+
+# Each source compiles on its own (in parallel). adam.cc is the one part
+# that differs between libtorch versions (PyTorch 2.x's fused Adam kernel):
+# if it does not compile, it is compiled again without the fused kernel
+# (-DTAONET_NO_FUSED_ADAM) and the shim is built with the portable update,
+# which the script says loudly. TAONET_NO_FUSED_ADAM=1 asks for that build.
+compile() { # compile SRC OBJ LOG [FLAGS...]
+  local src=$1 obj=$2 log=$3; shift 3
+  "$cxx" "${flags[@]}" "$@" -c "$src" -o "$obj" >"$log" 2>&1
+}
+adam_defs=()
+[ "${TAONET_NO_FUSED_ADAM:-0}" != 0 ] && adam_defs=(-DTAONET_NO_FUSED_ADAM)
+pids=() objs=()
+for s in "$here"/distill/torch/shim/*.cc; do
+  name=$(basename "$s" .cc)
+  extra=()
+  [ "$name" = adam ] && extra=("${adam_defs[@]}")
+  compile "$s" "$tmp/$name.o" "$tmp/$name.log" "${extra[@]}" &
+  pids+=("$!") objs+=("$tmp/$name.o")
+done
+failed=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed+=("$(basename "${objs[$i]}" .o)")
+done
+fused=yes
+[ ${#adam_defs[@]} -gt 0 ] && fused=no
+for name in "${failed[@]}"; do
+  cat "$tmp/$name.log" >&2
+  if [ "$name" = adam ] && [ "$fused" = yes ]; then
+    echo "shim: !!! adam.cc did not compile with the fused Adam kernel (errors above);" >&2
+    echo "shim: !!! building it again with -DTAONET_NO_FUSED_ADAM (portable multi-tensor Adam)" >&2
+    fused=no
+    compile "$here/distill/torch/shim/adam.cc" "$tmp/adam.o" "$tmp/adam.log" -DTAONET_NO_FUSED_ADAM \
+      || { cat "$tmp/adam.log" >&2; exit 1; }
+  else
+    echo "shim: $name.cc did not compile" >&2; exit 1
+  fi
+done
+cat "$tmp"/*.log
+"$cxx" -shared "${objs[@]}" -o "$tmp/lib.so" -L"$libdir" "${rpath[@]}" \
   -Wl,--no-as-needed "${libs[@]}" -Wl,--as-needed
-mv "$tmp" "$out"
+mv "$tmp/lib.so" "$out"
+# The fused kernel is compiled only against PyTorch 2.x. The last line says
+# which shim this is (scripts/gpu-check.sh reads it); the shim says it too
+# (torch.RuntimeInfo: "fused adam built|not built").
+if [ -n "$root" ]; then vh=$root/include/torch/csrc/api/include/torch/version.h
+else vh=/usr/include/torch/csrc/api/include/torch/version.h; fi
+major=$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$vh" 2>/dev/null || true)
+if [ "$fused" = yes ] && [ "${major:-0}" -ge 2 ]; then
+  echo "shim: fused-adam=yes (libtorch $major.x: PyTorch's fused Adam kernel on CUDA)"
+elif [ "$fused" = yes ]; then
+  echo "shim: fused-adam=no (libtorch ${major:-?}.x has no usable fused kernel: portable multi-tensor Adam)"
+else
+  echo "shim: fused-adam=no (built with TAONET_NO_FUSED_ADAM: portable multi-tensor Adam)"
+fi

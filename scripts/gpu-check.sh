@@ -11,7 +11,9 @@
 #      PyTorch eager (scripts/torch_reference.py), in this one run;
 #   4. with data and peer carried: `peer train --device cuda` for a few epochs.
 # Prints per-step times and ratios and writes $OUT/gpu-check.json and
-# $OUT/gpu-check.log.
+# $OUT/gpu-check.log. The json records whether the shim has PyTorch's fused
+# Adam kernel (fused_adam_built: the build falls back to the portable update
+# when it does not compile) and whether each benchmarked step used it.
 #
 # Environment: OUT (default ./gpu-check-out), PYTHON (default python3),
 # GPU_CHECK_DEVICE (default cuda; cpu for a dry run on a machine without a
@@ -43,7 +45,12 @@ shim=$carry/build/libtaonet_torch.so
 t0=$(date +%s)
 PYTHON=$python run timeout 240 bash scripts/build-torch-shim.sh "$shim"
 build_s=$(( $(date +%s) - t0 ))
-say "shim built in ${build_s}s"
+# The build falls back, loudly, to the portable Adam update when the fused
+# kernel does not compile; its last line says which shim this is.
+fused_built=no
+grep -q '^shim: fused-adam=yes' "$log" && fused_built=yes
+say "shim built in ${build_s}s; fused Adam kernel: $fused_built"
+[ "$fused_built" = yes ] && export TAONET_EXPECT_FUSED_ADAM=1
 if [ "$device" != cpu ] && ! (ldd "$shim" | grep -q libtorch_cuda); then
   say "the shim does not link libtorch_cuda: this PyTorch has no CUDA"; exit 1
 fi
@@ -78,14 +85,16 @@ else
 fi
 
 total_s=$(( $(date +%s) - start ))
-"$python" - "$out" "$device" "$tests" "$build_s" "$total_s" <<'PY' | tee -a "$log"
+"$python" - "$out" "$device" "$tests" "$build_s" "$total_s" "$fused_built" <<'PY' | tee -a "$log"
 import datetime, json, os, platform, re, sys
-out, device, tests, build_s, total_s = sys.argv[1:]
-go = {}
+out, device, tests, build_s, total_s, fused_built = sys.argv[1:]
+go, fused = {}, {}
 for line in open(os.path.join(out, "go-bench.txt")):
     m = re.match(r"BenchmarkTrainStep/(\w+)-\d+\s+\d+\s+([\d.]+) ns/op", line)
     if m:
         go[m.group(1)] = float(m.group(2)) / 1e6
+        f = re.search(r"([\d.]+) fused-adam", line)
+        fused[m.group(1)] = bool(f and float(f.group(1)) == 1)
 try:
     py = json.load(open(os.path.join(out, "py-bench.json")))
 except (OSError, ValueError):
@@ -95,14 +104,16 @@ for arch in ("mlp", "cnn"):
     g, p = go.get(arch), py["step_ms"].get(arch)
     r = {"name": f"train-step-{arch}-{device}", "value": g, "unit": "ms/step", "baseline": p,
          "ratio": round(p / g, 3) if g and p else None,
-         "baseline_no_item": py["step_ms_no_item"].get(arch)}
+         "baseline_no_item": py["step_ms_no_item"].get(arch), "fused_adam": fused.get(arch)}
     results.append(r)
     print(f"gpu-check: {arch} on {device}: Go {g} ms/step, PyTorch eager {p} ms/step "
-          f"(without per-step loss read: {r['baseline_no_item']}), ratio {r['ratio']}")
+          f"(without per-step loss read: {r['baseline_no_item']}), ratio {r['ratio']}, "
+          f"fused Adam used: {r['fused_adam']}")
 acc = re.findall(r"report pool: accuracy ([\d.]+)%.*\(train ([\d.]+)s\)", open(os.path.join(out, "train.txt")).read())
 doc = {"bench": "gpu-check", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
        "machine": f"{platform.node()} {py.get('gpu', '')}".strip(), "device": device,
        "torch": py.get("torch"), "tests": tests, "shim_build_s": int(build_s), "total_s": int(total_s),
+       "fused_adam_built": fused_built == "yes",
        "note": "ratio = PyTorch eager ms / Go ms (above 1: Go faster); batch 64, Adam lr 1e-3, cross-entropy, "
                "host-to-device copy of inputs and labels and loss read back every step, timed after synchronize",
        "results": results,

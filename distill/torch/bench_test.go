@@ -48,6 +48,16 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
+			up, err := m.AdamUpdate()
+			if err != nil {
+				b.Fatal(err)
+			}
+			// 1 when the step used PyTorch's fused Adam kernel (gpu-check.sh
+			// records it).
+			fused := 0.0
+			if up == torch.AdamFused {
+				fused = 1
+			}
 			x, y := batch(64, 1)
 			step := torch.Step{X: x, Labels: y, Alpha: 1}
 			for range 10 { // warm-up: allocator, kernels, optimizer state
@@ -61,6 +71,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(fused, "fused-adam")
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package torch_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -61,6 +62,60 @@ func TestCUDA(t *testing.T) {
 			if d := maxDiff(mustForward(t, cpu, x), mustForward(t, g, x)); d > 1e-3 {
 				t.Fatalf("%s: after training on CUDA, CPU and CUDA logits differ by %g", arch, d)
 			}
+		}
+	})
+	t.Run("OK/fused-adam-matches-per-param", func(t *testing.T) {
+		// The default CUDA update (PyTorch's fused kernel where the shim has
+		// it) against torch::optim::Adam's step, over steps of every kind,
+		// a learning-rate change and a checkpoint round trip.
+		info, err := torch.RuntimeInfo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("runtime: %s", info)
+		for _, arch := range []string{torch.ArchMLP, torch.ArchCNN} {
+			if err := torch.SetSeed(4); err != nil {
+				t.Fatal(err)
+			}
+			ref, err := torch.NewModel(arch, gpu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			mustMultiTensor(t, ref, false)
+			if err := torch.SetSeed(4); err != nil {
+				t.Fatal(err)
+			}
+			fz, err := torch.NewModel(arch, gpu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fz.Close()
+			up, err := fz.AdamUpdate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: default Adam update on %v: %s", arch, gpu, up)
+			if os.Getenv("TAONET_EXPECT_FUSED_ADAM") == "1" && up != torch.AdamFused {
+				t.Fatalf("%s: Adam update %q, want %q (the shim was built with the fused kernel)", arch, up, torch.AdamFused)
+			}
+			if up == torch.AdamPerParam {
+				mustMultiTensor(t, fz, true)
+			}
+			start := mustParams(t, ref)
+			path := filepath.Join(t.TempDir(), arch+".pt")
+			mustSteps(t, ref, 0, 3)
+			mustSteps(t, fz, 0, 3)
+			if err := fz.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			mustSteps(t, fz, 3, 4)
+			if err := fz.Load(path); err != nil {
+				t.Fatal(err)
+			}
+			mustSteps(t, ref, 3, 8)
+			mustSteps(t, fz, 3, 8)
+			mustSameParams(t, fz, ref, start, 1e-5)
 		}
 	})
 	t.Run("OK/loss-decreases", func(t *testing.T) {

@@ -25,7 +25,10 @@ package torch
 	X(char *, tn_model_backward, (tn_model *, const float *, const float *, int64_t, double, float *)) \
 	X(char *, tn_loss_grad, (const float *, int64_t, int64_t, const int64_t *, const float *, double, double, float *, float *)) \
 	X(char *, tn_model_save, (tn_model *, const char *)) \
-	X(char *, tn_model_load, (tn_model *, const char *))
+	X(char *, tn_model_load, (tn_model *, const char *)) \
+	X(char *, tn_model_set_multi_tensor_adam, (tn_model *, int32_t)) \
+	X(char *, tn_model_adam_update, (tn_model *, int32_t *)) \
+	X(char *, tn_model_params, (tn_model *, float *, int64_t))
 
 #define TN_PTR(ret, name, args) static ret(*p_##name) args;
 TN_FUNCS(TN_PTR)
@@ -70,6 +73,9 @@ char *c_loss_grad(const float *z, int64_t n, int64_t c, const int64_t *y, const 
 }
 char *c_model_save(tn_model *m, const char *p) { return p_tn_model_save(m, p); }
 char *c_model_load(tn_model *m, const char *p) { return p_tn_model_load(m, p); }
+char *c_model_set_multi_tensor_adam(tn_model *m, int32_t on) { return p_tn_model_set_multi_tensor_adam(m, on); }
+char *c_model_adam_update(tn_model *m, int32_t *o) { return p_tn_model_adam_update(m, o); }
+char *c_model_params(tn_model *m, float *o, int64_t n) { return p_tn_model_params(m, o, n); }
 */
 import "C"
 
@@ -188,7 +194,7 @@ func cerr(msg *C.char) error {
 }
 
 // RuntimeInfo describes the libtorch the shim runs on, e.g.
-// "torch 1.13.1, cuda devices 0, threads 2".
+// "torch 1.13.0, cuda devices 0, threads 2, fused adam not built".
 func RuntimeInfo() (string, error) {
 	if err := Open(); err != nil {
 		return "", err

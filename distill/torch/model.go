@@ -9,6 +9,7 @@ char *c_model_info(tn_model *m, int64_t *i, int64_t *c, int64_t *p);
 char *c_model_forward(tn_model *m, const float *x, int64_t n, float *o);
 char *c_model_save(tn_model *m, const char *p);
 char *c_model_load(tn_model *m, const char *p);
+char *c_model_params(tn_model *m, float *o, int64_t n);
 */
 import "C"
 
@@ -120,6 +121,21 @@ func (m *Model) Forward(x []float32) ([]float32, error) {
 	}
 	err = cerr(C.c_model_forward(m.h, (*C.float)(&x[0]), C.int64_t(rows), (*C.float)(&out[0])))
 	return out, err
+}
+
+// Params returns a copy of every parameter, flattened and concatenated in
+// the model's order (NumParams values): for comparing two models exactly.
+func (m *Model) Params() ([]float32, error) {
+	out := make([]float32, m.nParams)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.h == nil {
+		return nil, fmt.Errorf("parameters: %w", ErrClosed)
+	}
+	if err := cerr(C.c_model_params(m.h, (*C.float)(&out[0]), C.int64_t(len(out)))); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // rows checks that x holds whole, finite input rows and counts them.

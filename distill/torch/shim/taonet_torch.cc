@@ -1,9 +1,13 @@
 // taonet_torch.cc: the C ABI shim over libtorch's C++ API (see
-// taonet_torch.h). One translation unit, C++17, using only APIs present in
-// both libtorch 1.13 and PyTorch 2.x.
+// taonet_torch.h). C++17, using only APIs present in both libtorch 1.13 and
+// PyTorch 2.x; adam.cc holds the one part that differs (the fused Adam
+// kernel of PyTorch 2.x).
 #include "taonet_torch.h"
 
+#include "internal.h"
+
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +20,8 @@
 #include <vector>
 
 namespace {
+
+using tn::check;
 
 const char *kArchKey = "taonet.arch";
 const char *kOptKindKey = "taonet.optimizer";
@@ -53,10 +59,6 @@ char *guard(const char *op, F &&fn) {
   } catch (...) {
     return dup_error(std::string(op) + ": unknown C++ exception");
   }
-}
-
-void check(bool ok, const std::string &msg) {
-  if (!ok) throw std::invalid_argument(msg);
 }
 
 torch::nn::Sequential build_net(const std::string &arch) {
@@ -102,35 +104,42 @@ std::unique_ptr<torch::optim::Optimizer> build_opt(
 
 }  // namespace
 
-struct tn_model {
-  std::string arch;
-  torch::Device device{torch::kCPU};
-  torch::nn::Sequential net{nullptr};
-  std::string opt_kind;
-  std::unique_ptr<torch::optim::Optimizer> opt;
+std::vector<int64_t> tn_model::input_shape(int64_t n) const {
+  if (arch == "cnn") return {n, 1, kImageSide, kImageSide};
+  return {n, kInFeatures};
+}
 
-  // input copies n rows of host data to the model's device in its shape.
-  torch::Tensor input(const float *x, int64_t n) const {
-    check(x != nullptr && n > 0, "empty input batch");
-    auto t = torch::from_blob(const_cast<float *>(x), {n, kInFeatures},
-                              torch::kFloat32);
-    if (arch == "cnn") t = t.view({n, 1, kImageSide, kImageSide});
-    // to() copies to another device; on the CPU clone so no tensor ever
-    // aliases the caller's buffer.
-    return device.is_cpu() ? t.clone() : t.to(device);
+std::vector<torch::Tensor> tn_model::upload(
+    const std::vector<tn::Host> &hosts) const {
+  // One buffer, each part at a 64-byte boundary, viewed back as the parts.
+  std::vector<int64_t> offsets, sizes;
+  int64_t total = 0;
+  for (const auto &h : hosts) {
+    int64_t n = 1;
+    for (auto d : h.shape) n *= d;
+    total = (total + 63) / 64 * 64;
+    offsets.push_back(total);
+    sizes.push_back(n * static_cast<int64_t>(c10::elementSize(h.dtype)));
+    total += sizes.back();
   }
-
-  torch::Tensor host_rows(const float *p, int64_t n, int64_t cols) const {
-    auto t = torch::from_blob(const_cast<float *>(p), {n, cols}, torch::kFloat32);
-    return device.is_cpu() ? t.clone() : t.to(device);
+  auto opts = torch::TensorOptions().dtype(torch::kUInt8);
+  const bool cuda = device.is_cuda();
+  auto buf = torch::empty({total}, cuda ? opts.pinned_memory(true) : opts);
+  auto *base = buf.data_ptr<uint8_t>();
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    std::memcpy(base + offsets[i], hosts[i].data, sizes[i]);
   }
-
-  torch::Tensor labels(const int64_t *y, int64_t n) const {
-    check(y != nullptr, "labels missing");
-    auto t = torch::from_blob(const_cast<int64_t *>(y), {n}, torch::kInt64);
-    return device.is_cpu() ? t.clone() : t.to(device);
+  // From pinned memory the copy is queued on the current stream; PyTorch's
+  // pinned-memory cache keeps the host block until the copy is done.
+  if (cuda) buf = buf.to(torch::TensorOptions().device(device), /*non_blocking=*/true);
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    out.push_back(buf.narrow(0, offsets[i], sizes[i])
+                      .view(hosts[i].dtype)
+                      .view(hosts[i].shape));
   }
-};
+  return out;
+}
 
 namespace {
 
@@ -156,7 +165,13 @@ void check_mix(double alpha, double temperature) {
 // zero_grad drops the gradients (sets them to none, as PyTorch 2.x's
 // default does) so the next backward writes them afresh.
 void zero_grad(tn_model *m) {
-  for (auto &p : m->net->parameters()) p.mutable_grad() = torch::Tensor();
+  for (auto &p : m->params) p.mutable_grad() = torch::Tensor();
+}
+
+// rows is a host buffer of n input rows in the model's input shape.
+tn::Host rows(const tn_model *m, const float *x, int64_t n) {
+  check(x != nullptr && n > 0, "empty input batch");
+  return {x, m->input_shape(n), torch::kFloat32};
 }
 
 // clip_and_step clips the gradient norm to clip when clip > 0 and takes an
@@ -165,10 +180,10 @@ void zero_grad(tn_model *m) {
 double clip_and_step(tn_model *m, double clip) {
   double norm = 0;
   if (clip > 0) {
-    norm = torch::nn::utils::clip_grad_norm_(m->net->parameters(), clip);
+    norm = torch::nn::utils::clip_grad_norm_(m->params, clip);
     check(std::isfinite(norm), "gradient is not finite");
   }
-  m->opt->step();
+  m->step();
   return norm;
 }
 
@@ -185,8 +200,10 @@ char *tn_runtime_info(char **out) {
     std::ostringstream s;
     s << "torch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "."
       << TORCH_VERSION_PATCH << ", cuda devices "
-      << torch::cuda::device_count() << ", threads "
-      << torch::get_num_threads();
+      // A char-sized integer in PyTorch 2.x: widen it before streaming.
+      << static_cast<int64_t>(torch::cuda::device_count()) << ", threads "
+      << torch::get_num_threads() << ", fused adam "
+      << (tn::fused_built() ? "built" : "not built");
     *out = dup_error(s.str());
   });
 }
@@ -227,6 +244,8 @@ char *tn_model_new(const char *arch, const char *device, tn_model **out) {
     m->device = torch::Device(std::string(device));
     m->net = build_net(m->arch);
     m->net->to(m->device);
+    m->params = m->net->parameters();
+    m->multi_tensor = tn::fused_built() && m->device.is_cuda();
     m->opt_kind = "adam";
     m->opt = build_opt(m->opt_kind, m->net->parameters(), 1e-3, 0, 0);
     *out = m.release();
@@ -267,7 +286,7 @@ char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits) {
   return guard("forward", [&] {
     torch::NoGradGuard no_grad;
     m->net->eval();
-    copy_out(m->net->forward(m->input(x, n)), logits);
+    copy_out(m->net->forward(m->upload({rows(m, x, n)}).at(0)), logits);
   });
 }
 
@@ -281,27 +300,46 @@ char *tn_model_train_step(tn_model *m, const float *x_ce,
     check_mix(alpha, temperature);
     check(alpha == 0 || n_ce > 0, "alpha > 0 needs a labeled batch");
     check(alpha == 1 || n_kd > 0, "alpha < 1 needs a teacher batch");
+    // Every host buffer of the step goes to the device in one copy.
+    std::vector<tn::Host> hosts;
+    if (alpha > 0) {
+      hosts.push_back(rows(m, x_ce, n_ce));
+      check(labels != nullptr, "labels missing");
+      hosts.push_back({labels, {n_ce}, torch::kInt64});
+    }
+    if (alpha < 1) {
+      hosts.push_back(rows(m, x_kd, n_kd));
+      check(teacher != nullptr, "teacher distribution missing");
+      hosts.push_back({teacher, {n_kd, kClasses}, torch::kFloat32});
+    }
+    auto dev = m->upload(hosts);
     m->net->train();
     zero_grad(m);
     torch::Tensor ce, kd, loss;
+    size_t next = 0;
     if (alpha > 0) {
-      auto logits = m->net->forward(m->input(x_ce, n_ce));
-      ce = torch::cross_entropy_loss(logits, m->labels(labels, n_ce));
+      auto logits = m->net->forward(dev.at(next));
+      ce = torch::cross_entropy_loss(logits, dev.at(next + 1));
       loss = alpha == 1 ? ce : ce * alpha;
+      next += 2;
     }
     if (alpha < 1) {
-      check(teacher != nullptr, "teacher distribution missing");
-      auto logits = m->net->forward(m->input(x_kd, n_kd));
-      kd = kd_loss(logits, m->host_rows(teacher, n_kd, kClasses), temperature);
+      auto logits = m->net->forward(dev.at(next));
+      kd = kd_loss(logits, dev.at(next + 1), temperature);
       loss = alpha == 0 ? kd : loss + kd * (1 - alpha);
     }
-    // One device-to-host copy for the loss and its parts.
-    std::vector<torch::Tensor> parts{loss};
-    if (ce.defined() && kd.defined()) parts = {loss, ce, kd};
-    auto stats = torch::stack(parts).detach().to(torch::kCPU);
+    // Backward is queued before the loss is read, so that read waits for
+    // the device once; a non-finite loss still takes no optimizer step
+    // (its gradients are dropped by the next step's zero_grad). One
+    // device-to-host copy for the loss and its parts.
+    loss.backward();
+    auto stats = (ce.defined() && kd.defined()
+                      ? torch::stack({loss, ce, kd})
+                      : loss.reshape({1}))
+                     .detach()
+                     .to(torch::kCPU);
     auto s = stats.accessor<float, 1>();
     check(std::isfinite(s[0]), "loss is not finite");
-    loss.backward();
     out[3] = static_cast<float>(clip_and_step(m, clip));
     out[0] = s[0];
     out[1] = ce.defined() ? (kd.defined() ? s[1] : s[0]) : 0;
@@ -314,10 +352,11 @@ char *tn_model_backward(tn_model *m, const float *x, const float *grad_logits,
   return guard("backward", [&] {
     torch::AutoGradMode grad_on(true);
     check(grad_logits != nullptr, "logit gradient missing");
+    auto dev = m->upload({rows(m, x, n), {grad_logits, {n, kClasses}, torch::kFloat32}});
     m->net->train();
     zero_grad(m);
-    auto logits = m->net->forward(m->input(x, n));
-    logits.backward(m->host_rows(grad_logits, n, kClasses));
+    auto logits = m->net->forward(dev.at(0));
+    logits.backward(dev.at(1));
     *out_grad_norm = static_cast<float>(clip_and_step(m, clip));
   });
 }
@@ -392,6 +431,29 @@ char *tn_model_load(tn_model *m, const char *path) {
     auto src = fresh->named_parameters();
     for (const auto &p : src) dst[p.key()].copy_(p.value());
     if (opt) m->opt = std::move(opt);
+  });
+}
+
+char *tn_model_set_multi_tensor_adam(tn_model *m, int32_t on) {
+  return guard("set adam update", [&] { m->multi_tensor = on != 0; });
+}
+
+char *tn_model_adam_update(tn_model *m, int32_t *out) {
+  return guard("adam update", [&] { *out = m->adam_update(); });
+}
+
+char *tn_model_params(tn_model *m, float *out, int64_t n) {
+  return guard("parameters", [&] {
+    std::vector<torch::Tensor> flat;
+    int64_t count = 0;
+    for (const auto &p : m->params) {
+      flat.push_back(p.detach().reshape({-1}));
+      count += p.numel();
+    }
+    check(out != nullptr && n == count,
+          "buffer holds " + std::to_string(n) + " values, the model has " +
+              std::to_string(count) + " parameters");
+    copy_out(torch::cat(flat), out);
   });
 }
 

@@ -21,15 +21,15 @@ extern "C" {
 #endif
 
 /* TN_ABI_VERSION changes whenever a signature below changes. */
-#define TN_ABI_VERSION 2
+#define TN_ABI_VERSION 3
 
 typedef struct tn_model tn_model;
 
 int32_t tn_abi_version(void);
 void tn_free(char *p);
 
-/* tn_runtime_info sets *out to a description such as "torch 1.13.1"; free it
- * with tn_free. */
+/* tn_runtime_info sets *out to a description such as "torch 1.13.0, cuda
+ * devices 0, threads 2, fused adam not built"; free it with tn_free. */
 char *tn_runtime_info(char **out);
 char *tn_cuda_device_count(int64_t *out);
 char *tn_set_seed(uint64_t seed);
@@ -72,6 +72,21 @@ char *tn_model_backward(tn_model *m, const float *x, const float *grad_logits,
 char *tn_loss_grad(const float *logits, int64_t n, int64_t classes,
                    const int64_t *labels, const float *teacher, double alpha,
                    double temperature, float *out_loss, float *grad);
+/* tn_model_set_multi_tensor_adam chooses how Adam steps are taken: on (1),
+ * one multi-tensor update of all parameters per step, with PyTorch's fused
+ * CUDA kernel where the shim was built with it (PyTorch 2.x) and the model
+ * is on CUDA, else a portable kernel of the same math; off (0),
+ * torch::optim::Adam's step, tensor by tensor. Both use the same optimizer
+ * state. The default is on exactly where the fused kernel runs. */
+char *tn_model_set_multi_tensor_adam(tn_model *m, int32_t on);
+/* tn_model_adam_update sets *out to how the next step is taken: 0 the
+ * optimizer is not Adam, 1 tensor by tensor, 2 multi-tensor with the
+ * portable kernel, 3 multi-tensor with the fused CUDA kernel. */
+char *tn_model_adam_update(tn_model *m, int32_t *out);
+/* tn_model_params copies every parameter, flattened and concatenated in the
+ * model's order, into out, which holds n floats (n must be the count
+ * tn_model_info reports). */
+char *tn_model_params(tn_model *m, float *out, int64_t n);
 /* tn_model_save writes parameters, optimizer state and the architecture
  * name to path. tn_model_load refuses a checkpoint of another architecture
  * and leaves the model unchanged on any error. */
