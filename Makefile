@@ -63,7 +63,7 @@ $(TOOLS)/.buf-$(BUF_VERSION):
 ## shim: build the C ABI shim over libtorch (build/libtaonet_torch.so);
 ## rebuilt only when its source changes. LIBTORCH=dir picks a libtorch.
 SHIM     := build/libtaonet_torch.so
-SHIM_SRC := distill/torch/shim/taonet_torch.cc distill/torch/shim/taonet_torch.h scripts/build-torch-shim.sh
+SHIM_SRC := $(wildcard distill/torch/shim/*.cc distill/torch/shim/*.h) scripts/build-torch-shim.sh
 shim: $(SHIM)
 $(SHIM): $(SHIM_SRC)
 	bash scripts/build-torch-shim.sh $@
