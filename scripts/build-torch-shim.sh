@@ -102,9 +102,10 @@ mv "$tmp/lib.so" "$out"
 # The fused kernel is compiled only against PyTorch 2.x. The last line says
 # which shim this is (scripts/gpu-check.sh reads it); the shim says it too
 # (torch.RuntimeInfo: "fused adam built|not built").
-if [ -n "$root" ]; then vh=$root/include/torch/csrc/api/include/torch/version.h
-else vh=/usr/include/torch/csrc/api/include/torch/version.h; fi
-major=$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$vh" 2>/dev/null || true)
+# version.h has moved between releases: take the first that defines it.
+inc=${root:+$root/include}; inc=${inc:-/usr/include}
+major=$(find "$inc" -name version.h -path '*torch*' 2>/dev/null |
+  xargs -r sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' 2>/dev/null | head -1 || true)
 if [ "$fused" = yes ] && [ "${major:-0}" -ge 2 ]; then
   echo "shim: fused-adam=yes (libtorch $major.x: PyTorch's fused Adam kernel on CUDA)"
 elif [ "$fused" = yes ]; then
