@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -35,8 +34,7 @@ type Peer struct {
 	advertise string
 	grpc      *grpc.Server
 	health    *health.Server
-	conn      *grpc.ClientConn
-	client    taonetv1.CoordinatorClient
+	coord     *coordConn
 	wg        sync.WaitGroup
 }
 
@@ -65,12 +63,11 @@ func New(ctx context.Context, cfg Config) (*Peer, error) {
 	grpc_health_v1.RegisterHealthServer(p.grpc, p.health)
 	reflection.Register(p.grpc)
 	toCoord := certs.MTLSClientConfig(id.src, id.pool, certs.AuthorizeID(certs.CoordinatorID(td)))
-	if p.conn, err = grpc.NewClient(cfg.Coordinator, grpc.WithTransportCredentials(credentials.NewTLS(toCoord))); err != nil {
-		return nil, fmt.Errorf("coordinator %s: %w", cfg.Coordinator, err)
+	if p.coord, err = dialCoordinator(cfg.Coordinator, toCoord); err != nil {
+		return nil, err
 	}
-	p.client = taonetv1.NewCoordinatorClient(p.conn)
 	if p.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
-		_ = p.conn.Close()
+		_ = p.coord.close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	p.advertise = cfg.Advertise
@@ -122,7 +119,7 @@ func (p *Peer) Run(ctx context.Context) error {
 	p.health.Shutdown()
 	p.stop()
 	p.wg.Wait()
-	_ = p.conn.Close()
+	_ = p.coord.close()
 	return err
 }
 
@@ -130,7 +127,7 @@ func (p *Peer) Run(ctx context.Context) error {
 func (p *Peer) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.LeaveTimeout)
 	defer cancel()
-	if _, err := p.client.Leave(ctx, &taonetv1.LeaveRequest{}); err != nil {
+	if _, err := p.coord.client().Leave(ctx, &taonetv1.LeaveRequest{}); err != nil {
 		p.cfg.Logger.Warn("leave", "err", err)
 	}
 }
@@ -190,14 +187,15 @@ func (p *Peer) participate(ctx context.Context) error {
 
 // session is one Join + Watch: it returns when the stream breaks.
 func (p *Peer) session(ctx context.Context, connected func()) error {
-	if _, err := p.client.Join(ctx, &taonetv1.JoinRequest{ProtocolVersion: ProtocolVersion, AdvertiseAddress: p.advertise, Card: p.card}); err != nil {
+	client := p.coord.client()
+	if _, err := client.Join(ctx, &taonetv1.JoinRequest{ProtocolVersion: ProtocolVersion, AdvertiseAddress: p.advertise, Card: p.card}); err != nil {
 		return err
 	}
-	stream, err := p.client.Watch(ctx, &taonetv1.WatchRequest{})
+	stream, err := client.Watch(ctx, &taonetv1.WatchRequest{})
 	if err != nil {
 		return err
 	}
-	all, err := p.listPeers(ctx)
+	all, err := listPeers(ctx, client)
 	if err != nil {
 		return err
 	}
@@ -214,11 +212,11 @@ func (p *Peer) session(ctx context.Context, connected func()) error {
 	}
 }
 
-func (p *Peer) listPeers(ctx context.Context) ([]*taonetv1.PeerInfo, error) {
+func listPeers(ctx context.Context, client taonetv1.CoordinatorClient) ([]*taonetv1.PeerInfo, error) {
 	var all []*taonetv1.PeerInfo
 	token := ""
 	for {
-		resp, err := p.client.ListPeers(ctx, &taonetv1.ListPeersRequest{PageSize: 1000, PageToken: token})
+		resp, err := client.ListPeers(ctx, &taonetv1.ListPeersRequest{PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +238,12 @@ func (p *Peer) renewLoop(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
-		err := p.id.renew(ctx, p.cfg.Home, p.client)
+		err := p.id.renew(ctx, p.cfg.Home, p.coord.client())
+		if err == nil {
+			// Calls on the old connection would still present the old
+			// certificate, which the coordinator refuses once it expires.
+			err = p.coord.redial()
+		}
 		switch {
 		case err == nil:
 			retry = p.cfg.BackoffMin

@@ -133,8 +133,9 @@ func TestRestartReusesCertificate(t *testing.T) {
 }
 
 // TestRenewal runs a peer with 3-second certificates: it renews before
-// expiry with no operator step and stays reachable after the first
-// certificate expired.
+// expiry with no operator step, renews again after the first certificate
+// expired (on a connection that presents the new one), and stays reachable
+// and watching.
 func TestRenewal(t *testing.T) {
 	n := mustCoordinator(t, 3*time.Second)
 	home := filepath.Join(t.TempDir(), "alice")
@@ -143,11 +144,19 @@ func TestRenewal(t *testing.T) {
 	waitFor(t, 4*time.Second, "certificate renewed", func() bool {
 		return alice.Certificate().Leaf().SerialNumber.Cmp(first.SerialNumber) != 0
 	})
+	second := alice.Certificate().Leaf()
 	time.Sleep(time.Until(first.NotAfter) + 200*time.Millisecond)
+	// The second renewal falls after the first certificate expired: it
+	// must not go out on a connection still authenticated by that one.
+	waitFor(t, time.Until(second.NotAfter), "certificate renewed again after the first expired", func() bool {
+		return alice.Certificate().Leaf().SerialNumber.Cmp(second.SerialNumber) != 0
+	})
 	ops := n.clientDialer(t, "ops")
 	if _, err := peerClient(t, ops, aliceID, alice.Addr().String()).Describe(tctx(t), &taonetv1.DescribeRequest{}); err != nil {
 		t.Fatalf("after the first certificate expired: %v", err)
 	}
+	n.mustPeer(t, filepath.Join(t.TempDir(), "bob"), n.token(t, "bob"))
+	waitFor(t, 2*time.Second, "alice's Watch stream, reopened after renewal, reports bob", func() bool { return alice.sees(bobID) })
 	onDisk, err := os.ReadFile(filepath.Join(home, peer.CertFile))
 	if err != nil || !strings.Contains(string(onDisk), "CERTIFICATE") {
 		t.Fatal(err)
