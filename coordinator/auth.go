@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -93,7 +94,12 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	return nil, status.Errorf(codes.PermissionDenied, "%s may not call %s (role %s)", id, method, id.Role)
 }
 
-// trackStream registers an authenticated stream so a revocation can cut it.
+// errCertExpired ends a stream whose caller's certificate expired while it
+// was open (a renewed certificate needs a new connection).
+var errCertExpired = errors.New("client certificate expired; reconnect with the renewed one")
+
+// trackStream registers an authenticated stream so a revocation can cut
+// it, and ends it when the caller's certificate expires.
 func (s *Server) trackStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	id, ok := callerFrom(ss.Context())
 	if !ok {
@@ -101,6 +107,11 @@ func (s *Server) trackStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServer
 	}
 	ctx, done := s.streams.track(ss.Context(), id.String())
 	defer done()
+	if _, leaf, err := grpcid.IDFromContext(ctx); err == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, leaf.NotAfter, fmt.Errorf("%w: %s at %s", errCertExpired, id, leaf.NotAfter.UTC().Format(time.RFC3339)))
+		defer cancel()
+	}
 	w := middleware.WrapServerStream(ss)
 	w.WrappedContext = ctx
 	return handler(srv, w)

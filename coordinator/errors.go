@@ -47,6 +47,7 @@ var errorCodes = []struct {
 	{errBadAddress, codes.InvalidArgument},
 	{errBadPage, codes.InvalidArgument},
 	{errSlowWatcher, codes.ResourceExhausted},
+	{errCertExpired, codes.Unauthenticated},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

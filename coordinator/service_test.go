@@ -208,8 +208,9 @@ func TestRestartKeepsDirectory(t *testing.T) {
 }
 
 // TestRenewShortLifetime renews a 2-second certificate over mTLS, then
-// shows that an open connection whose certificate expired is refused while
-// the renewed certificate works.
+// shows that an open connection whose certificate expired is refused (new
+// calls and the Watch stream opened before) while the renewed certificate
+// works.
 func TestRenewShortLifetime(t *testing.T) {
 	n := mustNetwork(t, func(c *coordinator.Config) { c.LeafLifetime = 2 * time.Second })
 	src := n.mustEnroll(t, "alice")
@@ -220,6 +221,10 @@ func TestRenewShortLifetime(t *testing.T) {
 	c := n.coord(t, n.mtls(src))
 	ctx := tctx(t)
 	if _, err := c.ListPeers(ctx, &taonetv1.ListPeersRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	watch, err := c.Watch(ctx, &taonetv1.WatchRequest{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // renew late enough that the new certificate outlives the old
@@ -255,6 +260,18 @@ func TestRenewShortLifetime(t *testing.T) {
 		_, err := c.ListPeers(ctx, &taonetv1.ListPeersRequest{})
 		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("err = %v, want Unauthenticated naming the expiry", err)
+		}
+	})
+	t.Run("ErrExpiredOnOpenStream", func(t *testing.T) {
+		for {
+			_, err := watch.Recv()
+			if err == nil {
+				continue
+			}
+			if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "expired") {
+				t.Fatalf("Watch opened with the old certificate ended with %v, want Unauthenticated naming the expiry", err)
+			}
+			return
 		}
 	})
 	t.Run("OKRenewedCertificate", func(t *testing.T) {
