@@ -14,6 +14,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/internal/grpcsrv"
 	"github.com/taonet/taonet/ledger"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -103,9 +104,9 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
-	s.goFunc(func() { serveErr <- s.grpc.Serve(s.lis) })
-	s.goFunc(func() { s.pollRevocations(ctx) })
-	s.goFunc(func() { s.renewOwnCertificate(ctx) })
+	s.wg.Go(func() { serveErr <- s.grpc.Serve(s.lis) })
+	s.wg.Go(func() { s.pollRevocations(ctx) })
+	s.wg.Go(func() { s.renewOwnCertificate(ctx) })
 	s.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
 	s.cfg.Logger.Info("coordinator serving", "addr", s.Addr().String(), "trust_domain", s.home.net.TrustDomain, "task", s.home.task.Name)
 	var err error
@@ -117,34 +118,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.health.Shutdown()
 	close(s.stopping)
 	cancel()
-	s.stop()
+	grpcsrv.Stop(s.grpc, s.cfg.ShutdownGrace)
 	s.wg.Wait()
 	s.cfg.Logger.Info("coordinator stopped")
 	return err
-}
-
-// stop stops gRPC gracefully, or hard after the grace period.
-func (s *Server) stop() {
-	done := make(chan struct{})
-	go func() {
-		s.grpc.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(s.cfg.ShutdownGrace):
-		s.grpc.Stop()
-		<-done
-	}
-}
-
-// goFunc runs f in a goroutine that Run waits for.
-func (s *Server) goFunc(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
 }
 
 // publishDirectory pushes a directory change to every Watch stream.

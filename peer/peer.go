@@ -16,6 +16,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/internal/grpcsrv"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -101,12 +102,12 @@ func (p *Peer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
-	p.goFunc(func() { serveErr <- p.grpc.Serve(p.lis) })
-	p.goFunc(func() { p.renewLoop(ctx) })
+	p.wg.Go(func() { serveErr <- p.grpc.Serve(p.lis) })
+	p.wg.Go(func() { p.renewLoop(ctx) })
 	p.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
 	p.cfg.Logger.Info("peer serving", "identity", p.ID().String(), "addr", p.Addr().String(), "advertise", p.advertise)
 	partErr := make(chan error, 1)
-	p.goFunc(func() { partErr <- p.participate(ctx) })
+	p.wg.Go(func() { partErr <- p.participate(ctx) })
 	var err error
 	select {
 	case <-ctx.Done():
@@ -117,7 +118,7 @@ func (p *Peer) Run(ctx context.Context) error {
 	cancel()
 	p.leave()
 	p.health.Shutdown()
-	p.stop()
+	grpcsrv.Stop(p.grpc, p.cfg.ShutdownGrace)
 	p.wg.Wait()
 	_ = p.coord.close()
 	return err
@@ -130,28 +131,6 @@ func (p *Peer) leave() {
 	if _, err := p.coord.client().Leave(ctx, &taonetv1.LeaveRequest{}); err != nil {
 		p.cfg.Logger.Warn("leave", "err", err)
 	}
-}
-
-func (p *Peer) stop() {
-	done := make(chan struct{})
-	go func() {
-		p.grpc.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(p.cfg.ShutdownGrace):
-		p.grpc.Stop()
-		<-done
-	}
-}
-
-func (p *Peer) goFunc(f func()) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		f()
-	}()
 }
 
 // fatal reports whether a coordinator refusal will not change by retrying.
