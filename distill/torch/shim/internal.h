@@ -1,11 +1,15 @@
 // internal.h: what the shim's translation units share (not part of the C
-// ABI): the model handle and the multi-tensor Adam update of adam.cc.
+// ABI): error handling, the model handle, how networks and optimizers are
+// built, and the multi-tensor Adam update of adam.cc.
 #ifndef TAONET_TORCH_INTERNAL_H
 #define TAONET_TORCH_INTERNAL_H
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -16,6 +20,48 @@ namespace tn {
 inline void check(bool ok, const std::string &msg) {
   if (!ok) throw std::invalid_argument(msg);
 }
+
+// dup_error copies msg into malloc'd memory, which the caller frees with
+// tn_free.
+inline char *dup_error(const std::string &msg) {
+  char *p = static_cast<char *>(std::malloc(msg.size() + 1));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, msg.c_str(), msg.size() + 1);
+  return p;
+}
+
+// first_line keeps the message of a c10::Error readable: libtorch appends a
+// C++ backtrace after the first line.
+inline std::string first_line(const char *what) {
+  std::string s(what == nullptr ? "unknown error" : what);
+  auto nl = s.find('\n');
+  if (nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+// guard runs fn and turns any exception into an error string: every entry
+// point of the C ABI runs its body through it.
+template <typename F>
+char *guard(const char *op, F &&fn) {
+  try {
+    fn();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return dup_error(std::string(op) + ": " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception &e) {
+    return dup_error(std::string(op) + ": " + first_line(e.what()));
+  } catch (...) {
+    return dup_error(std::string(op) + ": unknown C++ exception");
+  }
+}
+
+// build_net builds architecture arch ("mlp" or "cnn") on the CPU.
+torch::nn::Sequential build_net(const std::string &arch);
+
+// build_opt builds optimizer kind ("adam" or "sgd") over params.
+std::unique_ptr<torch::optim::Optimizer> build_opt(
+    const std::string &kind, std::vector<torch::Tensor> params, double lr,
+    double momentum, double weight_decay);
 
 // Host is one host buffer to upload: values of dtype laid out row-major in
 // shape, the shape the tensor has on the device.

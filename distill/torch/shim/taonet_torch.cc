@@ -1,7 +1,7 @@
 // taonet_torch.cc: the C ABI shim over libtorch's C++ API (see
 // taonet_torch.h). C++17, using only APIs present in both libtorch 1.13 and
 // PyTorch 2.x; adam.cc holds the one part that differs (the fused Adam
-// kernel of PyTorch 2.x).
+// kernel of PyTorch 2.x), checkpoint.cc saving and loading checkpoints.
 #include "taonet_torch.h"
 
 #include "internal.h"
@@ -22,44 +22,18 @@
 namespace {
 
 using tn::check;
+using tn::guard;
+using tn::build_net;
+using tn::build_opt;
+using tn::dup_error;
 
-const char *kArchKey = "taonet.arch";
-const char *kOptKindKey = "taonet.optimizer";
-const char *kOptStateKey = "taonet.optimizer_state";
 const int64_t kClasses = 10;
 const int64_t kImageSide = 28;
 const int64_t kInFeatures = kImageSide * kImageSide;
 
-char *dup_error(const std::string &msg) {
-  char *p = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (p == nullptr) return nullptr;
-  std::memcpy(p, msg.c_str(), msg.size() + 1);
-  return p;
-}
+}  // namespace
 
-// first_line keeps the message of a c10::Error readable: libtorch appends a
-// C++ backtrace after the first line.
-std::string first_line(const char *what) {
-  std::string s(what == nullptr ? "unknown error" : what);
-  auto nl = s.find('\n');
-  if (nl != std::string::npos) s.resize(nl);
-  return s;
-}
-
-// guard runs fn and turns any exception into an error string.
-template <typename F>
-char *guard(const char *op, F &&fn) {
-  try {
-    fn();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return dup_error(std::string(op) + ": " + first_line(e.what_without_backtrace()));
-  } catch (const std::exception &e) {
-    return dup_error(std::string(op) + ": " + first_line(e.what()));
-  } catch (...) {
-    return dup_error(std::string(op) + ": unknown C++ exception");
-  }
-}
+namespace tn {
 
 torch::nn::Sequential build_net(const std::string &arch) {
   namespace nn = torch::nn;
@@ -102,7 +76,7 @@ std::unique_ptr<torch::optim::Optimizer> build_opt(
                               "\" (want adam or sgd)");
 }
 
-}  // namespace
+}  // namespace tn
 
 std::vector<int64_t> tn_model::input_shape(int64_t n) const {
   if (arch == "cnn") return {n, 1, kImageSide, kImageSide};
@@ -387,50 +361,6 @@ char *tn_loss_grad(const float *logits, int64_t n, int64_t classes,
     loss.backward();
     *out_loss = loss.item<float>();
     copy_out(z.grad(), grad);
-  });
-}
-
-char *tn_model_save(tn_model *m, const char *path) {
-  return guard("save checkpoint", [&] {
-    torch::serialize::OutputArchive ar;
-    m->net->save(ar);
-    ar.write(kArchKey, c10::IValue(m->arch));
-    ar.write(kOptKindKey, c10::IValue(m->opt_kind));
-    torch::serialize::OutputArchive opt_ar;
-    m->opt->save(opt_ar);
-    ar.write(kOptStateKey, opt_ar);
-    ar.save_to(path);
-  });
-}
-
-char *tn_model_load(tn_model *m, const char *path) {
-  return guard("load checkpoint", [&] {
-    torch::serialize::InputArchive ar;
-    ar.load_from(path, m->device);
-    c10::IValue arch;
-    check(ar.try_read(kArchKey, arch) && arch.isString(),
-          "not a taonet checkpoint (no architecture tag)");
-    check(arch.toStringRef() == m->arch,
-          "checkpoint is for architecture " + arch.toStringRef() +
-              ", model is " + m->arch);
-    // Read into a fresh network first so a bad file leaves m unchanged.
-    auto fresh = build_net(m->arch);
-    fresh->load(ar);
-    std::unique_ptr<torch::optim::Optimizer> opt;
-    c10::IValue kind;
-    torch::serialize::InputArchive opt_ar;
-    if (ar.try_read(kOptKindKey, kind) && kind.isString() &&
-        kind.toStringRef() == m->opt_kind && ar.try_read(kOptStateKey, opt_ar)) {
-      const auto &g = m->opt->param_groups().at(0).options();
-      opt = build_opt(m->opt_kind, m->net->parameters(), g.get_lr(), 0, 0);
-      opt->param_groups().at(0).set_options(g.clone());
-      opt->load(opt_ar);
-    }
-    torch::NoGradGuard no_grad;
-    auto dst = m->net->named_parameters();
-    auto src = fresh->named_parameters();
-    for (const auto &p : src) dst[p.key()].copy_(p.value());
-    if (opt) m->opt = std::move(opt);
   });
 }
 
