@@ -36,6 +36,10 @@ type Server struct {
 	health   *health.Server
 	stopping chan struct{}
 	wg       sync.WaitGroup
+	// dirMu orders each directory write with its Watch event: without it a
+	// Join that committed just before a revocation could publish JOINED
+	// after the poller's REVOKED, and peers would keep a revoked peer.
+	dirMu sync.Mutex
 }
 
 // New opens cfg.Home (made by Init), loads the CA and the coordinator's
@@ -153,6 +157,7 @@ func (s *Server) pollRevocations(ctx context.Context) {
 			}
 			continue
 		}
+		s.dirMu.Lock()
 		for _, id := range added {
 			n := s.streams.cut(id, fmt.Errorf("%w: %s", certs.ErrRevoked, id))
 			s.cfg.Logger.Info("revoked", "identity", id, "streams_cut", n)
@@ -161,6 +166,7 @@ func (s *Server) pollRevocations(ctx context.Context) {
 				s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED, e)
 			}
 		}
+		s.dirMu.Unlock()
 	}
 }
 

@@ -84,11 +84,9 @@ func (v *service) Join(ctx context.Context, req *taonetv1.JoinRequest) (*taonetv
 	if err != nil {
 		return nil, v.fail(ctx, err)
 	}
-	e, err := v.s.home.db.JoinPeer(ctx, id.String(), req.GetAdvertiseAddress(), card, time.Now())
-	if err != nil {
+	if err := v.joinAndPublish(ctx, id, req.GetAdvertiseAddress(), card); err != nil {
 		return nil, v.fail(ctx, err)
 	}
-	v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, e)
 	all, err := v.s.home.db.ActivePeers(ctx, "", maxPageSize)
 	if err != nil {
 		return nil, v.fail(ctx, err)
@@ -98,6 +96,20 @@ func (v *service) Join(ctx context.Context, req *taonetv1.JoinRequest) (*taonetv
 		resp.Peers = append(resp.Peers, peerInfo(p))
 	}
 	return resp, nil
+}
+
+// joinAndPublish writes the peer's directory entry and publishes JOINED
+// under the directory lock, so the event can never follow a REVOKED event
+// for the same identity (pollRevocations publishes under the same lock).
+func (v *service) joinAndPublish(ctx context.Context, id certs.ID, address string, card []byte) error {
+	v.s.dirMu.Lock()
+	defer v.s.dirMu.Unlock()
+	e, err := v.s.home.db.JoinPeer(ctx, id.String(), address, card, time.Now())
+	if err != nil {
+		return err
+	}
+	v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, e)
+	return nil
 }
 
 // checkAdvertise accepts HOST:PORT with a non-empty host and a port 1-65535.
