@@ -162,9 +162,10 @@ func finite(what string, xs []float32) error {
 	return nil
 }
 
-// Save writes a checkpoint (weights, optimizer state, architecture) to path
-// atomically: it writes a temporary file in the same folder, syncs it and
-// renames it, so path holds either the old or the new checkpoint.
+// Save writes a checkpoint (weights, optimizer state and settings,
+// architecture) to path atomically: it writes a temporary file in the same
+// folder, syncs it and renames it, so path holds either the old or the new
+// checkpoint.
 func (m *Model) Save(path string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -210,10 +211,12 @@ func syncFile(name string) error {
 	return f.Close()
 }
 
-// Load replaces the weights (and, when the optimizer kind matches, the
-// optimizer state) with those of the checkpoint at path. A checkpoint of
-// another architecture, or a file that is not a checkpoint, is an error and
-// leaves the model unchanged.
+// Load replaces the weights with those of the checkpoint at path and, when
+// the checkpoint's optimizer is of the model's kind, the optimizer with the
+// checkpoint's: its state and its learning rate, momentum and weight decay,
+// so training resumes where it stopped. A checkpoint of another
+// architecture, or a file that is not a checkpoint, is an error and leaves
+// the model unchanged.
 func (m *Model) Load(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("load checkpoint: %w", err)

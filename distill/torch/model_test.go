@@ -185,6 +185,47 @@ func TestCheckpoint(t *testing.T) {
 		}
 	})
 
+	// Resuming from a checkpoint resumes its optimizer settings too: the
+	// loading model starts with other ones, and after the load the next
+	// steps match the saved model's exactly.
+	for _, tc := range []struct {
+		name        string
+		saved, load torch.Optimizer
+	}{
+		{"OK/ResumesAdamLR", torch.Optimizer{Kind: torch.OptAdam, LR: 5e-2, WeightDecay: 1e-2}, torch.Optimizer{Kind: torch.OptAdam, LR: 1e-4}},
+		{"OK/ResumesSGDMomentum", torch.Optimizer{Kind: torch.OptSGD, LR: 0.1, Momentum: 0.9}, torch.Optimizer{Kind: torch.OptSGD, LR: 0.01}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := mustModel(t, torch.ArchMLP, 1), mustModel(t, torch.ArchMLP, 2)
+			if err := a.SetOptimizer(tc.saved); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetOptimizer(tc.load); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.TrainStep(step); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "a.pt")
+			if err := a.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Load(path); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				for _, m := range []*torch.Model{a, b} {
+					if _, err := m.TrainStep(step); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if d := maxDiff(mustParams(t, a), mustParams(t, b)); d > 1e-6 {
+				t.Fatalf("after three more steps the models differ by %g: the checkpoint's optimizer settings were not resumed", d)
+			}
+		})
+	}
+
 	mlp := mustModel(t, torch.ArchMLP, 1)
 	dir := t.TempDir()
 	mlpPath := filepath.Join(dir, "mlp.pt")

@@ -87,9 +87,11 @@ char *tn_model_adam_update(tn_model *m, int32_t *out);
  * model's order, into out, which holds n floats (n must be the count
  * tn_model_info reports). */
 char *tn_model_params(tn_model *m, float *out, int64_t n);
-/* tn_model_save writes parameters, optimizer state and the architecture
- * name to path. tn_model_load refuses a checkpoint of another architecture
- * and leaves the model unchanged on any error. */
+/* tn_model_save writes parameters, the optimizer's kind, state, learning
+ * rate, momentum and weight decay, and the architecture name to path.
+ * tn_model_load restores the parameters and, when the kinds match, the
+ * optimizer with its settings; it refuses a checkpoint of another
+ * architecture and leaves the model unchanged on any error. */
 char *tn_model_save(tn_model *m, const char *path);
 char *tn_model_load(tn_model *m, const char *path);
 
