@@ -84,8 +84,9 @@ type StepStats struct {
 }
 
 // TrainStep takes one optimizer step. Bad input (ragged rows, labels out of
-// range, a teacher row that is not a distribution, NaN) is refused before
-// anything changes; a non-finite loss is refused without a step.
+// range, a teacher row that is not a distribution, NaN, a negative or NaN
+// clip) is refused before anything changes; a non-finite loss is refused
+// without a step.
 func (m *Model) TrainStep(s Step) (StepStats, error) {
 	const op = "train step"
 	var st StepStats
@@ -97,6 +98,9 @@ func (m *Model) TrainStep(s Step) (StepStats, error) {
 	}
 	if !(s.Temperature > 0) || math.IsInf(s.Temperature, 0) {
 		return st, fmt.Errorf("%s: temperature %v not positive", op, s.Temperature)
+	}
+	if s.Clip < 0 || math.IsNaN(s.Clip) {
+		return st, fmt.Errorf("%s: clip %v is negative or NaN (0 means no clipping)", op, s.Clip)
 	}
 	var nce, nkd int
 	var xce, xkd, teacher *C.float
@@ -151,7 +155,7 @@ func (m *Model) Backward(x, gradLogits []float32, clip float64) (float32, error)
 		return 0, err
 	}
 	if clip < 0 || math.IsNaN(clip) {
-		return 0, fmt.Errorf("%s: clip %v is negative", op, clip)
+		return 0, fmt.Errorf("%s: clip %v is negative or NaN (0 means no clipping)", op, clip)
 	}
 	var norm C.float
 	m.mu.Lock()

@@ -77,6 +77,8 @@ func TestTrainStepBadInput(t *testing.T) {
 		{"ErrNoTeacher", "transfer: empty input", torch.Step{X: x, Labels: y, Alpha: 0.5}},
 		{"ErrAlpha", "alpha 1.5", torch.Step{X: x, Labels: y, Alpha: 1.5}},
 		{"ErrTemperature", "temperature -1", torch.Step{X: x, Labels: y, Alpha: 1, Temperature: -1}},
+		{"ErrClipNegative", "clip -1", torch.Step{X: x, Labels: y, Alpha: 1, Clip: -1}},
+		{"ErrClipNaN", "clip NaN", torch.Step{X: x, Labels: y, Alpha: 1, Clip: math.NaN()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := mustForward(t, m, x)
