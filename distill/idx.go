@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // IDX type codes and magics (the first four bytes of an IDX file).
@@ -17,6 +18,7 @@ const (
 	magicImages    = 0x00000803 // unsigned bytes, 3 dimensions
 	magicLabels    = 0x00000801 // unsigned bytes, 1 dimension
 	maxIDXElements = 1 << 30    // refuse larger declared sizes before allocating
+	idxPrealloc    = 64 << 20   // allocate at most this much before data arrives
 )
 
 // ErrCorrupt marks an IDX file that cannot be read as what it claims.
@@ -60,14 +62,33 @@ func readIDX(path string, want uint32) ([]int, []byte, error) {
 		}
 		total *= int(d)
 	}
-	data := make([]byte, total)
-	if n, err := io.ReadFull(r, data); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w: truncated: %d of %d data bytes: %v", path, ErrCorrupt, n, total, err)
+	data, err := readData(r, total)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: truncated: %d of %d data bytes: %v", path, ErrCorrupt, len(data), total, err)
 	}
 	if n, _ := io.Copy(io.Discard, io.LimitReader(r, 1)); n != 0 {
 		return nil, nil, fmt.Errorf("%s: %w: data after the %d declared bytes", path, ErrCorrupt, total)
 	}
 	return dims, data, nil
+}
+
+// readData reads the total data bytes of an IDX file. Memory grows with the
+// bytes that actually arrive (at most idxPrealloc up front), so a header
+// that declares far more than the file holds costs nothing. On a short file
+// it returns what it read and the error.
+func readData(r io.Reader, total int) ([]byte, error) {
+	data := make([]byte, 0, min(total, idxPrealloc))
+	for len(data) < total {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, min(total, 2*cap(data))-len(data))
+		}
+		n, err := io.ReadFull(r, data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err != nil {
+			return data, err
+		}
+	}
+	return data, nil
 }
 
 // LoadIDX reads an image file (IDX3, unsigned bytes) and its label file

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -115,6 +116,25 @@ func TestLoadIDX(t *testing.T) {
 				t.Fatalf("%v is not ErrNotExist", err)
 			}
 		})
+	}
+}
+
+// TestLoadIDXDeclaredSize checks that a header declaring far more data than
+// the file holds is refused as truncated without allocating what it
+// declares: a 40-byte file must not cost 512 MiB.
+func TestLoadIDXDeclaredSize(t *testing.T) {
+	dir := t.TempDir()
+	_, lab := mustWriteIDX(t, dir, tinySet())
+	img := mustGzip(t, dir, "liar.gz", append(header(0x803, 1<<13, 1<<8, 1<<8), make([]byte, 24)...))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := distill.LoadIDX(img, lab, 10)
+	runtime.ReadMemStats(&after)
+	if err == nil || !errors.Is(err, distill.ErrCorrupt) || !strings.Contains(err.Error(), "truncated: 24 of 536870912") {
+		t.Fatalf("got %v, want truncated", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 128<<20 {
+		t.Fatalf("reading a 40-byte file allocated %d MiB", got>>20)
 	}
 }
 
