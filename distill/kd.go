@@ -15,8 +15,13 @@ type Logits struct {
 	Values  []float32
 }
 
-// Rows is the number of rows of l.
-func (l Logits) Rows() int { return len(l.Values) / l.Classes }
+// Rows is the number of rows of l (0 when Classes is not positive).
+func (l Logits) Rows() int {
+	if l.Classes <= 0 {
+		return 0
+	}
+	return len(l.Values) / l.Classes
+}
 
 // Check refuses ragged or empty logits and NaN or infinite values.
 func (l Logits) Check() error {
@@ -34,11 +39,16 @@ func (l Logits) Check() error {
 	return nil
 }
 
-// row returns row r as float64 divided by temperature t.
-func (l Logits) row(r int, t float64, dst []float64) {
+// row writes row r as float64 divided by temperature t into dst. A
+// temperature so small that a logit overflows is an error (ErrNotFinite).
+func (l Logits) row(r int, t float64, dst []float64) error {
 	for c, v := range l.Values[r*l.Classes : (r+1)*l.Classes] {
 		dst[c] = float64(v) / t
+		if math.IsInf(dst[c], 0) {
+			return fmt.Errorf("logits: row %d class %d: %w: %v / temperature %v overflows", r, c, ErrNotFinite, v, t)
+		}
 	}
+	return nil
 }
 
 // logSoftmaxRow replaces z by log softmax(z), subtracting the maximum first
@@ -59,7 +69,8 @@ func logSoftmaxRow(z []float64) {
 }
 
 // LogSoftmax returns log softmax(l / t) row by row (t = 1 for plain
-// log-probabilities). It is stable for large logits.
+// log-probabilities). It is stable for large logits and refuses NaN or
+// infinite logits, and a temperature so small that l / t overflows.
 func LogSoftmax(l Logits, t float64) ([]float64, error) {
 	if err := l.Check(); err != nil {
 		return nil, err
@@ -70,7 +81,9 @@ func LogSoftmax(l Logits, t float64) ([]float64, error) {
 	out := make([]float64, len(l.Values))
 	for r := range l.Rows() {
 		z := out[r*l.Classes : (r+1)*l.Classes]
-		l.row(r, t, z)
+		if err := l.row(r, t, z); err != nil {
+			return nil, err
+		}
 		logSoftmaxRow(z)
 	}
 	return out, nil

@@ -45,6 +45,8 @@ func TestSoftmax(t *testing.T) {
 		{"ErrRagged", distill.Logits{Classes: 2, Values: []float32{0, 1, 2}}, 1},
 		{"ErrOneClass", distill.Logits{Classes: 1, Values: []float32{0}}, 1},
 		{"ErrTemperature", distill.Logits{Classes: 2, Values: []float32{0, 1}}, 0},
+		{"ErrTemperatureOverflows", distill.Logits{Classes: 2, Values: []float32{3e38, 1}}, 1e-300},
+		{"ErrNoClasses", distill.Logits{}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := distill.Softmax(tc.l, tc.temp); err == nil {
@@ -52,6 +54,11 @@ func TestSoftmax(t *testing.T) {
 			}
 		})
 	}
+	t.Run("OK/RowsOfNoClasses", func(t *testing.T) {
+		if n := (distill.Logits{Values: []float32{1}}).Rows(); n != 0 {
+			t.Fatalf("rows = %d", n)
+		}
+	})
 	t.Run("ErrNaNIsErrNotFinite", func(t *testing.T) {
 		_, err := distill.LogSoftmax(distill.Logits{Classes: 2, Values: []float32{0, float32(math.NaN())}}, 1)
 		if !errors.Is(err, distill.ErrNotFinite) {
