@@ -26,6 +26,8 @@ const maxDraws = 1000
 // each hold at least MinShard examples, in ascending order.
 func Partition(pool []int, labels []byte, classes, n int, alpha float64, seed uint64) ([][]int, error) {
 	switch {
+	case classes < 1:
+		return nil, fmt.Errorf("partition: %d classes", classes)
 	case n < 1:
 		return nil, fmt.Errorf("partition: %d peers", n)
 	case !(alpha > 0) || math.IsInf(alpha, 0):
@@ -34,10 +36,15 @@ func Partition(pool []int, labels []byte, classes, n int, alpha float64, seed ui
 		return nil, fmt.Errorf("partition: %d examples are too few for %d peers of at least %d", len(pool), n, MinShard)
 	}
 	byClass := make([][]int, classes)
+	seen := make([]bool, len(labels))
 	for _, i := range pool {
 		if i < 0 || i >= len(labels) || int(labels[i]) >= classes {
 			return nil, fmt.Errorf("partition: pool index %d has no valid label", i)
 		}
+		if seen[i] {
+			return nil, fmt.Errorf("partition: pool index %d appears twice", i)
+		}
+		seen[i] = true
 		byClass[labels[i]] = append(byClass[labels[i]], i)
 	}
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))

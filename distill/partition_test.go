@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/taonet/taonet/distill"
@@ -110,6 +111,17 @@ func TestPartition(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrNoClasses", func(t *testing.T) {
+		if _, err := distill.Partition(pool, labels, -1, 2, 1, 1); err == nil || !strings.Contains(err.Error(), "classes") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("ErrDuplicateIndex", func(t *testing.T) {
+		dup := append(slices.Clone(pool[:40]), pool[3])
+		if _, err := distill.Partition(dup, labels, 10, 2, 1, 1); err == nil || !strings.Contains(err.Error(), "twice") {
+			t.Fatalf("got %v", err)
+		}
+	})
 }
 
 func TestGamma(t *testing.T) {
