@@ -73,8 +73,9 @@ std::unique_ptr<torch::optim::Optimizer> load_opt(
   auto opt = tn::build_opt(m->opt_kind, m->net->parameters(), h.lr,
                            h.momentum, h.weight_decay);
   opt->load(opt_ar);
-  // libtorch 1.13's load keeps the options it was built with, PyTorch 2.x's
-  // takes the saved ones: set them here so both resume the checkpoint's.
+  // libtorch 1.13's load keeps the options the optimizer was built with;
+  // other releases may copy the saved ones. Setting them here makes every
+  // release resume the checkpoint's.
   for (auto &g : opt->param_groups()) g.options().set_lr(h.lr);
   return opt;
 }
