@@ -115,7 +115,13 @@ func TestCUDA(t *testing.T) {
 			}
 			mustSteps(t, ref, 3, 8)
 			mustSteps(t, fz, 3, 8)
-			mustSameParams(t, fz, ref, start, 1e-5)
+			// On the GPU the two models' gradients can differ in the last
+			// bits (cuBLAS/cuDNN reductions), and Adam magnifies that where
+			// the second moment is tiny; 1e-4 still catches a wrong step
+			// count (bias correction) or learning rate, each of which
+			// moves the parameters by several 1e-4 over these steps.
+			t.Logf("%s: fused vs per-param Adam: max parameter difference %g", arch, maxDiff(mustParams(t, fz), mustParams(t, ref)))
+			mustSameParams(t, fz, ref, start, 1e-4)
 		}
 	})
 	t.Run("OK/loss-decreases", func(t *testing.T) {
