@@ -77,9 +77,12 @@ build: shim
 test: deps lint shim
 	$(GO) test -tags $(TAGS) -count=1 ./...
 
-## lint: buf lint, go vet and a gofmt check
+## lint: buf lint, generated code up to date, go vet and a gofmt check
 lint: deps-tools
 	buf lint
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; buf generate -o "$$tmp"; \
+	if ! diff -r "$$tmp/proto/taonet/v1" proto/taonet/v1 -x '*.proto' -x '*_test.go' >/dev/null; then \
+	  echo "generated code is stale: run make proto"; exit 1; fi
 	$(GO) vet -tags $(TAGS) ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
