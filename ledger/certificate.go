@@ -12,7 +12,7 @@ import (
 
 // insertIdentity adds iss's identity to the directory as enrolled.
 func insertIdentity(ctx context.Context, tx *sql.Tx, iss *certs.Issued, now time.Time) error {
-	ms := identMillis(now)
+	ms := dbMillis(now)
 	_, err := tx.ExecContext(ctx, `INSERT INTO directory (identity, name, role, state, enrolled_at, updated_at)
 		VALUES (?, ?, ?, 'enrolled', ?, ?)`, iss.ID.String(), iss.ID.Name, string(iss.ID.Role), ms, ms)
 	if err != nil {
@@ -24,7 +24,7 @@ func insertIdentity(ctx context.Context, tx *sql.Tx, iss *certs.Issued, now time
 // insertCertificate records an issued certificate.
 func insertCertificate(ctx context.Context, tx *sql.Tx, iss *certs.Issued, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, identity, not_before, not_after, issued_at) VALUES (?, ?, ?, ?, ?)`,
-		iss.Cert.SerialNumber.Text(16), iss.ID.String(), identMillis(iss.Cert.NotBefore), identMillis(iss.Cert.NotAfter), identMillis(now))
+		iss.Cert.SerialNumber.Text(16), iss.ID.String(), dbMillis(iss.Cert.NotBefore), dbMillis(iss.Cert.NotAfter), dbMillis(now))
 	if err != nil {
 		return fmt.Errorf("record certificate: %w", err)
 	}
@@ -43,7 +43,7 @@ func (db *DB) EnrollIssued(ctx context.Context, iss *certs.Issued, now time.Time
 	}
 	defer func() { _ = tx.Rollback() }()
 	if iss.ID.Role == certs.RoleCoordinator {
-		ms := identMillis(now)
+		ms := dbMillis(now)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO directory (identity, name, role, state, enrolled_at, updated_at)
 			VALUES (?, '', 'coordinator', 'enrolled', ?, ?) ON CONFLICT (identity) DO UPDATE SET updated_at = excluded.updated_at`,
 			iss.ID.String(), ms, ms); err != nil {

@@ -42,7 +42,7 @@ func scanEntry(row interface{ Scan(...any) error }) (Entry, error) {
 		return Entry{}, err
 	}
 	e.Role = certs.Role(role)
-	e.EnrolledAt, e.JoinedAt, e.UpdatedAt = identTime(enrolled), identNullTime(joined), identTime(updated)
+	e.EnrolledAt, e.JoinedAt, e.UpdatedAt = dbTime(enrolled), dbNullTime(joined), dbTime(updated)
 	return e, nil
 }
 
@@ -113,7 +113,7 @@ func (db *DB) JoinPeer(ctx context.Context, identity, address string, card []byt
 	if e.State == StateRevoked {
 		return Entry{}, fmt.Errorf("join: %w: %s", certs.ErrRevoked, identity)
 	}
-	ms := identMillis(now)
+	ms := dbMillis(now)
 	if _, err := tx.ExecContext(ctx, `UPDATE directory SET state = 'active', address = ?, card = ?, joined_at = ?, updated_at = ?
 		WHERE identity = ?`, address, card, ms, ms, identity); err != nil {
 		return Entry{}, fmt.Errorf("join: %w", err)
@@ -121,7 +121,7 @@ func (db *DB) JoinPeer(ctx context.Context, identity, address string, card []byt
 	if err := tx.Commit(); err != nil {
 		return Entry{}, fmt.Errorf("join: %w", err)
 	}
-	e.State, e.Address, e.Card, e.JoinedAt, e.UpdatedAt = StateActive, address, card, identTime(ms), identTime(ms)
+	e.State, e.Address, e.Card, e.JoinedAt, e.UpdatedAt = StateActive, address, card, dbTime(ms), dbTime(ms)
 	return e, nil
 }
 
@@ -143,13 +143,13 @@ func (db *DB) LeavePeer(ctx context.Context, identity string, now time.Time) (En
 	if e.State != StateActive {
 		return e, false, nil
 	}
-	ms := identMillis(now)
+	ms := dbMillis(now)
 	if _, err := tx.ExecContext(ctx, `UPDATE directory SET state = 'left', updated_at = ? WHERE identity = ?`, ms, identity); err != nil {
 		return Entry{}, false, fmt.Errorf("leave: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return Entry{}, false, fmt.Errorf("leave: %w", err)
 	}
-	e.State, e.UpdatedAt = StateLeft, identTime(ms)
+	e.State, e.UpdatedAt = StateLeft, dbTime(ms)
 	return e, true, nil
 }

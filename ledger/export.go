@@ -89,7 +89,7 @@ func (db *DB) ExportPayouts(ctx context.Context, w io.Writer, format string) err
 			}
 			p.Round, p.Rao = uint64(round), uint64(rao)
 			p.TAO = FormatTAO(p.Rao)
-			p.SettledAt = time.UnixMilli(closed).UTC()
+			p.SettledAt = dbTime(closed)
 			if err := emit(p); err != nil {
 				return err
 			}

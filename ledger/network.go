@@ -48,7 +48,7 @@ func (db *DB) InitNetwork(ctx context.Context, n Network) error {
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO network (id, trust_domain, task, created_at) VALUES (1, ?, ?, ?)`,
-		n.TrustDomain, n.Task, identMillis(n.CreatedAt)); err != nil {
+		n.TrustDomain, n.Task, dbMillis(n.CreatedAt)); err != nil {
 		return fmt.Errorf("init network: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -69,25 +69,6 @@ func (db *DB) Network(ctx context.Context) (Network, error) {
 	if err != nil {
 		return Network{}, fmt.Errorf("read network: %w", err)
 	}
-	n.CreatedAt = identTime(created)
+	n.CreatedAt = dbTime(created)
 	return n, nil
-}
-
-// identMillis is the identity tables' time format: Unix milliseconds, UTC.
-func identMillis(t time.Time) int64 { return t.UnixMilli() }
-
-// identTime reads identMillis back; 0 stays the zero time.
-func identTime(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms).UTC()
-}
-
-// identNullTime reads a nullable identMillis column.
-func identNullTime(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return identTime(v.Int64)
 }

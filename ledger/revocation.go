@@ -33,7 +33,7 @@ func (db *DB) Revoke(ctx context.Context, identity, reason string, now time.Time
 	if e.State == StateRevoked {
 		return Entry{}, fmt.Errorf("revoke %s: %w", identity, ErrAlreadyRevoked)
 	}
-	ms := identMillis(now)
+	ms := dbMillis(now)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (identity, revoked_at, reason) VALUES (?, ?, ?)`, identity, ms, reason); err != nil {
 		return Entry{}, fmt.Errorf("revoke %s: %w", identity, err)
 	}
@@ -43,7 +43,7 @@ func (db *DB) Revoke(ctx context.Context, identity, reason string, now time.Time
 	if err := tx.Commit(); err != nil {
 		return Entry{}, fmt.Errorf("revoke %s: %w", identity, err)
 	}
-	e.State, e.UpdatedAt = StateRevoked, identTime(ms)
+	e.State, e.UpdatedAt = StateRevoked, dbTime(ms)
 	return e, nil
 }
 

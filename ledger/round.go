@@ -112,7 +112,7 @@ func (db *DB) OpenRound(ctx context.Context, number, seed uint64, seedHash []byt
 		return ledgerErrorf(ECONFLICT, "round %d is not after the last round, %d", number, last)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO rounds (number, seed, seed_hash, state, opened_at) VALUES (?, ?, ?, 'open', ?)`,
-		int64(number), int64(seed), seedHash, time.Now().UnixMilli()); err != nil {
+		int64(number), int64(seed), seedHash, dbMillis(time.Now())); err != nil {
 		return fmt.Errorf("open round %d: %w", number, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -125,7 +125,7 @@ func (db *DB) OpenRound(ctx context.Context, number, seed uint64, seedHash []byt
 // The coordinator calls it on startup: a round it did not settle before
 // stopping is never paid.
 func (db *DB) AbortOpen(ctx context.Context) (int, error) {
-	res, err := db.db.ExecContext(ctx, `UPDATE rounds SET state = 'aborted', closed_at = ? WHERE state = 'open'`, time.Now().UnixMilli())
+	res, err := db.db.ExecContext(ctx, `UPDATE rounds SET state = 'aborted', closed_at = ? WHERE state = 'open'`, dbMillis(time.Now()))
 	if err != nil {
 		return 0, fmt.Errorf("abort open rounds: %w", err)
 	}
@@ -222,10 +222,7 @@ func scanRound(s interface{ Scan(...any) error }) (*Round, error) {
 		return nil, err
 	}
 	r.Number, r.Seed, r.Emission = uint64(number), uint64(seed), uint64(emission)
-	r.OpenedAt = time.UnixMilli(opened).UTC()
-	if closed.Valid {
-		r.ClosedAt = time.UnixMilli(closed.Int64).UTC()
-	}
+	r.OpenedAt, r.ClosedAt = dbTime(opened), dbNullTime(closed)
 	return &r, nil
 }
 

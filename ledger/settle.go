@@ -174,7 +174,7 @@ func splitEmission(emission, total uint64, evals []Evaluation) []uint64 {
 
 // writeSettlement writes evaluations, balances and payouts and closes r.
 func writeSettlement(ctx context.Context, tx *sql.Tx, r *Round, seed []byte, evals []Evaluation, amounts []uint64, s *Settlement) error {
-	now := time.Now().UnixMilli()
+	now := dbMillis(time.Now())
 	evalStmt, err := tx.PrepareContext(ctx, `INSERT INTO evaluations
 		(round, identity, loss, accuracy, weight, shares, status, payout) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {

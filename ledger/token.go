@@ -56,7 +56,7 @@ func (db *DB) CreateToken(ctx context.Context, hash []byte, role certs.Role, nam
 		return fmt.Errorf("create token: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO join_tokens (hash, name, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		hash, name, string(role), identMillis(created), identMillis(expires)); err != nil {
+		hash, name, string(role), dbMillis(created), dbMillis(expires)); err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -102,7 +102,7 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 		return nil, certs.ErrTokenRedeemed
 	case cancelled.Valid:
 		return nil, certs.ErrTokenCancelled
-	case identMillis(now) >= expires:
+	case dbMillis(now) >= expires:
 		return nil, certs.ErrTokenExpired
 	}
 	if err := nameFree(ctx, tx, certs.Role(role), name); err != nil {
@@ -114,7 +114,7 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 	}
 	// The immediate transaction holds the write lock from the SELECT
 	// above, so no other redemption can slip in between.
-	if _, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ? WHERE hash = ?`, identMillis(now), hash); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ? WHERE hash = ?`, dbMillis(now), hash); err != nil {
 		return nil, fmt.Errorf("redeem token: %w", err)
 	}
 	if err := insertIdentity(ctx, tx, iss, now); err != nil {
@@ -146,8 +146,8 @@ func (db *DB) Tokens(ctx context.Context) ([]TokenInfo, error) {
 		if err := rows.Scan(&t.Name, &role, &created, &expires, &redeemed, &cancelled); err != nil {
 			return nil, fmt.Errorf("list tokens: %w", err)
 		}
-		t.Role, t.CreatedAt, t.ExpiresAt = certs.Role(role), identTime(created), identTime(expires)
-		t.RedeemedAt, t.CancelledAt = identNullTime(redeemed), identNullTime(cancelled)
+		t.Role, t.CreatedAt, t.ExpiresAt = certs.Role(role), dbTime(created), dbTime(expires)
+		t.RedeemedAt, t.CancelledAt = dbNullTime(redeemed), dbNullTime(cancelled)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -160,7 +160,7 @@ func (db *DB) Tokens(ctx context.Context) ([]TokenInfo, error) {
 // returns how many it cancelled.
 func (db *DB) CancelTokens(ctx context.Context, name string, now time.Time) (int, error) {
 	res, err := db.db.ExecContext(ctx, `UPDATE join_tokens SET cancelled_at = ?
-		WHERE name = ? AND redeemed_at IS NULL AND cancelled_at IS NULL`, identMillis(now), name)
+		WHERE name = ? AND redeemed_at IS NULL AND cancelled_at IS NULL`, dbMillis(now), name)
 	if err != nil {
 		return 0, fmt.Errorf("cancel tokens: %w", err)
 	}
