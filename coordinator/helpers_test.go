@@ -173,16 +173,11 @@ func mustRogue(tb testing.TB, ca *certs.CA, id certs.ID, nb, na time.Time) *cert
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keyPEM, _ := certs.EncodeKey(key)
-	pair, err := certs.KeyPair(iss.PEM, keyPEM)
+	keyPEM, err := certs.EncodeKey(key)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	src, err := certs.NewSource(pair)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return src
+	return mustSourcePEM(tb, iss.PEM, keyPEM)
 }
 
 func mustSourceFiles(tb testing.TB, certPath, keyPath string) *certs.Source {
@@ -195,6 +190,12 @@ func mustSourceFiles(tb testing.TB, certPath, keyPath string) *certs.Source {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return mustSourcePEM(tb, certPEM, keyPEM)
+}
+
+// mustSourcePEM makes a certificate source from PEM certificate and key.
+func mustSourcePEM(tb testing.TB, certPEM, keyPEM []byte) *certs.Source {
+	tb.Helper()
 	pair, err := certs.KeyPair(certPEM, keyPEM)
 	if err != nil {
 		tb.Fatal(err)
