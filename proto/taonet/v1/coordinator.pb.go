@@ -846,6 +846,7 @@ type WatchResponse struct {
 	//	*WatchResponse_RoundOpened
 	//	*WatchResponse_RoundClosed
 	//	*WatchResponse_DirectoryChanged
+	//	*WatchResponse_EvaluationStarted
 	Event         isWatchResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -915,6 +916,15 @@ func (x *WatchResponse) GetDirectoryChanged() *DirectoryChanged {
 	return nil
 }
 
+func (x *WatchResponse) GetEvaluationStarted() *EvaluationStarted {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_EvaluationStarted); ok {
+			return x.EvaluationStarted
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Event interface {
 	isWatchResponse_Event()
 }
@@ -934,11 +944,74 @@ type WatchResponse_DirectoryChanged struct {
 	DirectoryChanged *DirectoryChanged `protobuf:"bytes,3,opt,name=directory_changed,json=directoryChanged,proto3,oneof"`
 }
 
+type WatchResponse_EvaluationStarted struct {
+	// evaluation_started ends a round's distillation phase: from now until
+	// the round closes, peers answer Forward only from the coordinator.
+	EvaluationStarted *EvaluationStarted `protobuf:"bytes,4,opt,name=evaluation_started,json=evaluationStarted,proto3,oneof"`
+}
+
 func (*WatchResponse_RoundOpened) isWatchResponse_Event() {}
 
 func (*WatchResponse_RoundClosed) isWatchResponse_Event() {}
 
 func (*WatchResponse_DirectoryChanged) isWatchResponse_Event() {}
+
+func (*WatchResponse_EvaluationStarted) isWatchResponse_Event() {}
+
+// EvaluationStarted marks the start of a round's evaluation phase.
+type EvaluationStarted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// round is the round number.
+	Round uint64 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
+	// deadline ends the evaluation phase.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvaluationStarted) Reset() {
+	*x = EvaluationStarted{}
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvaluationStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvaluationStarted) ProtoMessage() {}
+
+func (x *EvaluationStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvaluationStarted.ProtoReflect.Descriptor instead.
+func (*EvaluationStarted) Descriptor() ([]byte, []int) {
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EvaluationStarted) GetRound() uint64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *EvaluationStarted) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
 
 // TeacherWeight is one peer's weight in the teacher ensemble.
 type TeacherWeight struct {
@@ -953,7 +1026,7 @@ type TeacherWeight struct {
 
 func (x *TeacherWeight) Reset() {
 	*x = TeacherWeight{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[11]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1038,7 @@ func (x *TeacherWeight) String() string {
 func (*TeacherWeight) ProtoMessage() {}
 
 func (x *TeacherWeight) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[11]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1051,7 @@ func (x *TeacherWeight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeacherWeight.ProtoReflect.Descriptor instead.
 func (*TeacherWeight) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TeacherWeight) GetIdentity() string {
@@ -1010,7 +1083,7 @@ type TransferSpec struct {
 
 func (x *TransferSpec) Reset() {
 	*x = TransferSpec{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[12]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1095,7 @@ func (x *TransferSpec) String() string {
 func (*TransferSpec) ProtoMessage() {}
 
 func (x *TransferSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[12]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1108,7 @@ func (x *TransferSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferSpec.ProtoReflect.Descriptor instead.
 func (*TransferSpec) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TransferSpec) GetPool() string {
@@ -1085,7 +1158,7 @@ type RoundOpened struct {
 
 func (x *RoundOpened) Reset() {
 	*x = RoundOpened{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[13]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1170,7 @@ func (x *RoundOpened) String() string {
 func (*RoundOpened) ProtoMessage() {}
 
 func (x *RoundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[13]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1183,7 @@ func (x *RoundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundOpened.ProtoReflect.Descriptor instead.
 func (*RoundOpened) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RoundOpened) GetRound() uint64 {
@@ -1192,7 +1265,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[14]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1277,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[14]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1290,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Evaluation) GetIdentity() string {
@@ -1289,7 +1362,7 @@ type RoundClosed struct {
 
 func (x *RoundClosed) Reset() {
 	*x = RoundClosed{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1374,7 @@ func (x *RoundClosed) String() string {
 func (*RoundClosed) ProtoMessage() {}
 
 func (x *RoundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1387,7 @@ func (x *RoundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundClosed.ProtoReflect.Descriptor instead.
 func (*RoundClosed) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RoundClosed) GetRound() uint64 {
@@ -1365,7 +1438,7 @@ type DirectoryChanged struct {
 
 func (x *DirectoryChanged) Reset() {
 	*x = DirectoryChanged{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1450,7 @@ func (x *DirectoryChanged) String() string {
 func (*DirectoryChanged) ProtoMessage() {}
 
 func (x *DirectoryChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1463,7 @@ func (x *DirectoryChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryChanged.ProtoReflect.Descriptor instead.
 func (*DirectoryChanged) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DirectoryChanged) GetChange() DirectoryChange {
@@ -1434,7 +1507,7 @@ type Round struct {
 
 func (x *Round) Reset() {
 	*x = Round{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1519,7 @@ func (x *Round) String() string {
 func (*Round) ProtoMessage() {}
 
 func (x *Round) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1532,7 @@ func (x *Round) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Round.ProtoReflect.Descriptor instead.
 func (*Round) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Round) GetNumber() uint64 {
@@ -1536,7 +1609,7 @@ type GetRoundRequest struct {
 
 func (x *GetRoundRequest) Reset() {
 	*x = GetRoundRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1621,7 @@ func (x *GetRoundRequest) String() string {
 func (*GetRoundRequest) ProtoMessage() {}
 
 func (x *GetRoundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1634,7 @@ func (x *GetRoundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoundRequest.ProtoReflect.Descriptor instead.
 func (*GetRoundRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRoundRequest) GetNumber() uint64 {
@@ -1582,7 +1655,7 @@ type GetRoundResponse struct {
 
 func (x *GetRoundResponse) Reset() {
 	*x = GetRoundResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1667,7 @@ func (x *GetRoundResponse) String() string {
 func (*GetRoundResponse) ProtoMessage() {}
 
 func (x *GetRoundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1680,7 @@ func (x *GetRoundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoundResponse.ProtoReflect.Descriptor instead.
 func (*GetRoundResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRoundResponse) GetRound() *Round {
@@ -1630,7 +1703,7 @@ type ListRoundsRequest struct {
 
 func (x *ListRoundsRequest) Reset() {
 	*x = ListRoundsRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1715,7 @@ func (x *ListRoundsRequest) String() string {
 func (*ListRoundsRequest) ProtoMessage() {}
 
 func (x *ListRoundsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1728,7 @@ func (x *ListRoundsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoundsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoundsRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListRoundsRequest) GetPageSize() uint32 {
@@ -1685,7 +1758,7 @@ type ListRoundsResponse struct {
 
 func (x *ListRoundsResponse) Reset() {
 	*x = ListRoundsResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1770,7 @@ func (x *ListRoundsResponse) String() string {
 func (*ListRoundsResponse) ProtoMessage() {}
 
 func (x *ListRoundsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1783,7 @@ func (x *ListRoundsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoundsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoundsResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRoundsResponse) GetRounds() []*Round {
@@ -1740,7 +1813,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1825,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1838,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListPeersRequest) GetPageSize() uint32 {
@@ -1795,7 +1868,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1880,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1893,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPeersResponse) GetPeers() []*PeerInfo {
@@ -1850,7 +1923,7 @@ type QueryRequest struct {
 
 func (x *QueryRequest) Reset() {
 	*x = QueryRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1935,7 @@ func (x *QueryRequest) String() string {
 func (*QueryRequest) ProtoMessage() {}
 
 func (x *QueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1948,7 @@ func (x *QueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryRequest.ProtoReflect.Descriptor instead.
 func (*QueryRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QueryRequest) GetInputs() *Tensor {
@@ -1907,7 +1980,7 @@ type QueryResponse struct {
 
 func (x *QueryResponse) Reset() {
 	*x = QueryResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +1992,7 @@ func (x *QueryResponse) String() string {
 func (*QueryResponse) ProtoMessage() {}
 
 func (x *QueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2005,7 @@ func (x *QueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
 func (*QueryResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *QueryResponse) GetProbabilities() *Tensor {
@@ -1994,12 +2067,16 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\x04card\x18\x04 \x01(\v2\x14.taonet.v1.ModelCardR\x04card\x127\n" +
 	"\tjoined_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12\x16\n" +
 	"\x06weight\x18\x06 \x01(\x01R\x06weight\"\x0e\n" +
-	"\fWatchRequest\"\xde\x01\n" +
+	"\fWatchRequest\"\xad\x02\n" +
 	"\rWatchResponse\x12;\n" +
 	"\fround_opened\x18\x01 \x01(\v2\x16.taonet.v1.RoundOpenedH\x00R\vroundOpened\x12;\n" +
 	"\fround_closed\x18\x02 \x01(\v2\x16.taonet.v1.RoundClosedH\x00R\vroundClosed\x12J\n" +
-	"\x11directory_changed\x18\x03 \x01(\v2\x1b.taonet.v1.DirectoryChangedH\x00R\x10directoryChangedB\a\n" +
-	"\x05event\"C\n" +
+	"\x11directory_changed\x18\x03 \x01(\v2\x1b.taonet.v1.DirectoryChangedH\x00R\x10directoryChanged\x12M\n" +
+	"\x12evaluation_started\x18\x04 \x01(\v2\x1c.taonet.v1.EvaluationStartedH\x00R\x11evaluationStartedB\a\n" +
+	"\x05event\"a\n" +
+	"\x11EvaluationStarted\x12\x14\n" +
+	"\x05round\x18\x01 \x01(\x04R\x05round\x126\n" +
+	"\bdeadline\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"C\n" +
 	"\rTeacherWeight\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\x01R\x06weight\"[\n" +
@@ -2118,7 +2195,7 @@ func file_taonet_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_taonet_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_taonet_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_taonet_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_taonet_v1_coordinator_proto_goTypes = []any{
 	(Role)(0),                     // 0: taonet.v1.Role
 	(RoundState)(0),               // 1: taonet.v1.RoundState
@@ -2135,77 +2212,80 @@ var file_taonet_v1_coordinator_proto_goTypes = []any{
 	(*PeerInfo)(nil),              // 12: taonet.v1.PeerInfo
 	(*WatchRequest)(nil),          // 13: taonet.v1.WatchRequest
 	(*WatchResponse)(nil),         // 14: taonet.v1.WatchResponse
-	(*TeacherWeight)(nil),         // 15: taonet.v1.TeacherWeight
-	(*TransferSpec)(nil),          // 16: taonet.v1.TransferSpec
-	(*RoundOpened)(nil),           // 17: taonet.v1.RoundOpened
-	(*Evaluation)(nil),            // 18: taonet.v1.Evaluation
-	(*RoundClosed)(nil),           // 19: taonet.v1.RoundClosed
-	(*DirectoryChanged)(nil),      // 20: taonet.v1.DirectoryChanged
-	(*Round)(nil),                 // 21: taonet.v1.Round
-	(*GetRoundRequest)(nil),       // 22: taonet.v1.GetRoundRequest
-	(*GetRoundResponse)(nil),      // 23: taonet.v1.GetRoundResponse
-	(*ListRoundsRequest)(nil),     // 24: taonet.v1.ListRoundsRequest
-	(*ListRoundsResponse)(nil),    // 25: taonet.v1.ListRoundsResponse
-	(*ListPeersRequest)(nil),      // 26: taonet.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),     // 27: taonet.v1.ListPeersResponse
-	(*QueryRequest)(nil),          // 28: taonet.v1.QueryRequest
-	(*QueryResponse)(nil),         // 29: taonet.v1.QueryResponse
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
-	(*ModelCard)(nil),             // 31: taonet.v1.ModelCard
-	(*Tensor)(nil),                // 32: taonet.v1.Tensor
+	(*EvaluationStarted)(nil),     // 15: taonet.v1.EvaluationStarted
+	(*TeacherWeight)(nil),         // 16: taonet.v1.TeacherWeight
+	(*TransferSpec)(nil),          // 17: taonet.v1.TransferSpec
+	(*RoundOpened)(nil),           // 18: taonet.v1.RoundOpened
+	(*Evaluation)(nil),            // 19: taonet.v1.Evaluation
+	(*RoundClosed)(nil),           // 20: taonet.v1.RoundClosed
+	(*DirectoryChanged)(nil),      // 21: taonet.v1.DirectoryChanged
+	(*Round)(nil),                 // 22: taonet.v1.Round
+	(*GetRoundRequest)(nil),       // 23: taonet.v1.GetRoundRequest
+	(*GetRoundResponse)(nil),      // 24: taonet.v1.GetRoundResponse
+	(*ListRoundsRequest)(nil),     // 25: taonet.v1.ListRoundsRequest
+	(*ListRoundsResponse)(nil),    // 26: taonet.v1.ListRoundsResponse
+	(*ListPeersRequest)(nil),      // 27: taonet.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),     // 28: taonet.v1.ListPeersResponse
+	(*QueryRequest)(nil),          // 29: taonet.v1.QueryRequest
+	(*QueryResponse)(nil),         // 30: taonet.v1.QueryResponse
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*ModelCard)(nil),             // 32: taonet.v1.ModelCard
+	(*Tensor)(nil),                // 33: taonet.v1.Tensor
 }
 var file_taonet_v1_coordinator_proto_depIdxs = []int32{
-	30, // 0: taonet.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
-	30, // 1: taonet.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
-	31, // 2: taonet.v1.JoinRequest.card:type_name -> taonet.v1.ModelCard
+	31, // 0: taonet.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	31, // 1: taonet.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	32, // 2: taonet.v1.JoinRequest.card:type_name -> taonet.v1.ModelCard
 	12, // 3: taonet.v1.JoinResponse.peers:type_name -> taonet.v1.PeerInfo
-	31, // 4: taonet.v1.PeerInfo.card:type_name -> taonet.v1.ModelCard
-	30, // 5: taonet.v1.PeerInfo.joined_at:type_name -> google.protobuf.Timestamp
-	17, // 6: taonet.v1.WatchResponse.round_opened:type_name -> taonet.v1.RoundOpened
-	19, // 7: taonet.v1.WatchResponse.round_closed:type_name -> taonet.v1.RoundClosed
-	20, // 8: taonet.v1.WatchResponse.directory_changed:type_name -> taonet.v1.DirectoryChanged
-	16, // 9: taonet.v1.RoundOpened.transfer:type_name -> taonet.v1.TransferSpec
-	15, // 10: taonet.v1.RoundOpened.weights:type_name -> taonet.v1.TeacherWeight
-	12, // 11: taonet.v1.RoundOpened.directory:type_name -> taonet.v1.PeerInfo
-	30, // 12: taonet.v1.RoundOpened.distill_deadline:type_name -> google.protobuf.Timestamp
-	30, // 13: taonet.v1.RoundOpened.evaluate_deadline:type_name -> google.protobuf.Timestamp
-	2,  // 14: taonet.v1.Evaluation.status:type_name -> taonet.v1.EvaluationStatus
-	1,  // 15: taonet.v1.RoundClosed.state:type_name -> taonet.v1.RoundState
-	18, // 16: taonet.v1.RoundClosed.evaluations:type_name -> taonet.v1.Evaluation
-	3,  // 17: taonet.v1.DirectoryChanged.change:type_name -> taonet.v1.DirectoryChange
-	12, // 18: taonet.v1.DirectoryChanged.peer:type_name -> taonet.v1.PeerInfo
-	1,  // 19: taonet.v1.Round.state:type_name -> taonet.v1.RoundState
-	30, // 20: taonet.v1.Round.opened_at:type_name -> google.protobuf.Timestamp
-	30, // 21: taonet.v1.Round.closed_at:type_name -> google.protobuf.Timestamp
-	18, // 22: taonet.v1.Round.evaluations:type_name -> taonet.v1.Evaluation
-	21, // 23: taonet.v1.GetRoundResponse.round:type_name -> taonet.v1.Round
-	21, // 24: taonet.v1.ListRoundsResponse.rounds:type_name -> taonet.v1.Round
-	12, // 25: taonet.v1.ListPeersResponse.peers:type_name -> taonet.v1.PeerInfo
-	32, // 26: taonet.v1.QueryRequest.inputs:type_name -> taonet.v1.Tensor
-	32, // 27: taonet.v1.QueryResponse.probabilities:type_name -> taonet.v1.Tensor
-	4,  // 28: taonet.v1.Coordinator.Enroll:input_type -> taonet.v1.EnrollRequest
-	6,  // 29: taonet.v1.Coordinator.Renew:input_type -> taonet.v1.RenewRequest
-	8,  // 30: taonet.v1.Coordinator.Join:input_type -> taonet.v1.JoinRequest
-	10, // 31: taonet.v1.Coordinator.Leave:input_type -> taonet.v1.LeaveRequest
-	13, // 32: taonet.v1.Coordinator.Watch:input_type -> taonet.v1.WatchRequest
-	26, // 33: taonet.v1.Coordinator.ListPeers:input_type -> taonet.v1.ListPeersRequest
-	22, // 34: taonet.v1.Coordinator.GetRound:input_type -> taonet.v1.GetRoundRequest
-	24, // 35: taonet.v1.Coordinator.ListRounds:input_type -> taonet.v1.ListRoundsRequest
-	28, // 36: taonet.v1.Coordinator.Query:input_type -> taonet.v1.QueryRequest
-	5,  // 37: taonet.v1.Coordinator.Enroll:output_type -> taonet.v1.EnrollResponse
-	7,  // 38: taonet.v1.Coordinator.Renew:output_type -> taonet.v1.RenewResponse
-	9,  // 39: taonet.v1.Coordinator.Join:output_type -> taonet.v1.JoinResponse
-	11, // 40: taonet.v1.Coordinator.Leave:output_type -> taonet.v1.LeaveResponse
-	14, // 41: taonet.v1.Coordinator.Watch:output_type -> taonet.v1.WatchResponse
-	27, // 42: taonet.v1.Coordinator.ListPeers:output_type -> taonet.v1.ListPeersResponse
-	23, // 43: taonet.v1.Coordinator.GetRound:output_type -> taonet.v1.GetRoundResponse
-	25, // 44: taonet.v1.Coordinator.ListRounds:output_type -> taonet.v1.ListRoundsResponse
-	29, // 45: taonet.v1.Coordinator.Query:output_type -> taonet.v1.QueryResponse
-	37, // [37:46] is the sub-list for method output_type
-	28, // [28:37] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	32, // 4: taonet.v1.PeerInfo.card:type_name -> taonet.v1.ModelCard
+	31, // 5: taonet.v1.PeerInfo.joined_at:type_name -> google.protobuf.Timestamp
+	18, // 6: taonet.v1.WatchResponse.round_opened:type_name -> taonet.v1.RoundOpened
+	20, // 7: taonet.v1.WatchResponse.round_closed:type_name -> taonet.v1.RoundClosed
+	21, // 8: taonet.v1.WatchResponse.directory_changed:type_name -> taonet.v1.DirectoryChanged
+	15, // 9: taonet.v1.WatchResponse.evaluation_started:type_name -> taonet.v1.EvaluationStarted
+	31, // 10: taonet.v1.EvaluationStarted.deadline:type_name -> google.protobuf.Timestamp
+	17, // 11: taonet.v1.RoundOpened.transfer:type_name -> taonet.v1.TransferSpec
+	16, // 12: taonet.v1.RoundOpened.weights:type_name -> taonet.v1.TeacherWeight
+	12, // 13: taonet.v1.RoundOpened.directory:type_name -> taonet.v1.PeerInfo
+	31, // 14: taonet.v1.RoundOpened.distill_deadline:type_name -> google.protobuf.Timestamp
+	31, // 15: taonet.v1.RoundOpened.evaluate_deadline:type_name -> google.protobuf.Timestamp
+	2,  // 16: taonet.v1.Evaluation.status:type_name -> taonet.v1.EvaluationStatus
+	1,  // 17: taonet.v1.RoundClosed.state:type_name -> taonet.v1.RoundState
+	19, // 18: taonet.v1.RoundClosed.evaluations:type_name -> taonet.v1.Evaluation
+	3,  // 19: taonet.v1.DirectoryChanged.change:type_name -> taonet.v1.DirectoryChange
+	12, // 20: taonet.v1.DirectoryChanged.peer:type_name -> taonet.v1.PeerInfo
+	1,  // 21: taonet.v1.Round.state:type_name -> taonet.v1.RoundState
+	31, // 22: taonet.v1.Round.opened_at:type_name -> google.protobuf.Timestamp
+	31, // 23: taonet.v1.Round.closed_at:type_name -> google.protobuf.Timestamp
+	19, // 24: taonet.v1.Round.evaluations:type_name -> taonet.v1.Evaluation
+	22, // 25: taonet.v1.GetRoundResponse.round:type_name -> taonet.v1.Round
+	22, // 26: taonet.v1.ListRoundsResponse.rounds:type_name -> taonet.v1.Round
+	12, // 27: taonet.v1.ListPeersResponse.peers:type_name -> taonet.v1.PeerInfo
+	33, // 28: taonet.v1.QueryRequest.inputs:type_name -> taonet.v1.Tensor
+	33, // 29: taonet.v1.QueryResponse.probabilities:type_name -> taonet.v1.Tensor
+	4,  // 30: taonet.v1.Coordinator.Enroll:input_type -> taonet.v1.EnrollRequest
+	6,  // 31: taonet.v1.Coordinator.Renew:input_type -> taonet.v1.RenewRequest
+	8,  // 32: taonet.v1.Coordinator.Join:input_type -> taonet.v1.JoinRequest
+	10, // 33: taonet.v1.Coordinator.Leave:input_type -> taonet.v1.LeaveRequest
+	13, // 34: taonet.v1.Coordinator.Watch:input_type -> taonet.v1.WatchRequest
+	27, // 35: taonet.v1.Coordinator.ListPeers:input_type -> taonet.v1.ListPeersRequest
+	23, // 36: taonet.v1.Coordinator.GetRound:input_type -> taonet.v1.GetRoundRequest
+	25, // 37: taonet.v1.Coordinator.ListRounds:input_type -> taonet.v1.ListRoundsRequest
+	29, // 38: taonet.v1.Coordinator.Query:input_type -> taonet.v1.QueryRequest
+	5,  // 39: taonet.v1.Coordinator.Enroll:output_type -> taonet.v1.EnrollResponse
+	7,  // 40: taonet.v1.Coordinator.Renew:output_type -> taonet.v1.RenewResponse
+	9,  // 41: taonet.v1.Coordinator.Join:output_type -> taonet.v1.JoinResponse
+	11, // 42: taonet.v1.Coordinator.Leave:output_type -> taonet.v1.LeaveResponse
+	14, // 43: taonet.v1.Coordinator.Watch:output_type -> taonet.v1.WatchResponse
+	28, // 44: taonet.v1.Coordinator.ListPeers:output_type -> taonet.v1.ListPeersResponse
+	24, // 45: taonet.v1.Coordinator.GetRound:output_type -> taonet.v1.GetRoundResponse
+	26, // 46: taonet.v1.Coordinator.ListRounds:output_type -> taonet.v1.ListRoundsResponse
+	30, // 47: taonet.v1.Coordinator.Query:output_type -> taonet.v1.QueryResponse
+	39, // [39:48] is the sub-list for method output_type
+	30, // [30:39] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_taonet_v1_coordinator_proto_init() }
@@ -2219,6 +2299,7 @@ func file_taonet_v1_coordinator_proto_init() {
 		(*WatchResponse_RoundOpened)(nil),
 		(*WatchResponse_RoundClosed)(nil),
 		(*WatchResponse_DirectoryChanged)(nil),
+		(*WatchResponse_EvaluationStarted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2226,7 +2307,7 @@ func file_taonet_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taonet_v1_coordinator_proto_rawDesc), len(file_taonet_v1_coordinator_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

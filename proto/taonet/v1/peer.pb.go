@@ -88,7 +88,11 @@ type ForwardRequest struct {
 	// output selects logits or top-k.
 	Output OutputFormat `protobuf:"varint,5,opt,name=output,proto3,enum=taonet.v1.OutputFormat" json:"output,omitempty"`
 	// top_k is k when output is OUTPUT_FORMAT_TOP_K.
-	TopK          uint32 `protobuf:"varint,6,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	TopK uint32 `protobuf:"varint,6,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	// output_dtype is the element type of the returned logits or top-k
+	// values: DATA_TYPE_FLOAT32 (also when unspecified), DATA_TYPE_FLOAT16 or
+	// DATA_TYPE_BFLOAT16. Anything else is InvalidArgument.
+	OutputDtype   DataType `protobuf:"varint,7,opt,name=output_dtype,json=outputDtype,proto3,enum=taonet.v1.DataType" json:"output_dtype,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +167,13 @@ func (x *ForwardRequest) GetTopK() uint32 {
 		return x.TopK
 	}
 	return 0
+}
+
+func (x *ForwardRequest) GetOutputDtype() DataType {
+	if x != nil {
+		return x.OutputDtype
+	}
+	return DataType_DATA_TYPE_UNSPECIFIED
 }
 
 // ForwardResponse carries one batch's output (or one chunk of it).
@@ -255,7 +266,7 @@ type isForwardResponse_Output interface {
 }
 
 type ForwardResponse_Logits struct {
-	// logits is float32 [batch, classes].
+	// logits is [batch, classes] in the requested output_dtype.
 	Logits *Tensor `protobuf:"bytes,2,opt,name=logits,proto3,oneof"`
 }
 
@@ -650,14 +661,15 @@ var File_taonet_v1_peer_proto protoreflect.FileDescriptor
 
 const file_taonet_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x14taonet/v1/peer.proto\x12\ttaonet.v1\x1a\x16taonet/v1/tensor.proto\"\xda\x01\n" +
+	"\x14taonet/v1/peer.proto\x12\ttaonet.v1\x1a\x16taonet/v1/tensor.proto\"\x92\x02\n" +
 	"\x0eForwardRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12)\n" +
 	"\x06inputs\x18\x03 \x01(\v2\x11.taonet.v1.TensorR\x06inputs\x12&\n" +
 	"\x05chunk\x18\x04 \x01(\v2\x10.taonet.v1.ChunkR\x05chunk\x12/\n" +
 	"\x06output\x18\x05 \x01(\x0e2\x17.taonet.v1.OutputFormatR\x06output\x12\x13\n" +
-	"\x05top_k\x18\x06 \x01(\rR\x04topK\"\xb3\x01\n" +
+	"\x05top_k\x18\x06 \x01(\rR\x04topK\x126\n" +
+	"\foutput_dtype\x18\a \x01(\x0e2\x13.taonet.v1.DataTypeR\voutputDtype\"\xb3\x01\n" +
 	"\x0fForwardResponse\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12+\n" +
 	"\x06logits\x18\x02 \x01(\v2\x11.taonet.v1.TensorH\x00R\x06logits\x12&\n" +
@@ -725,30 +737,32 @@ var file_taonet_v1_peer_proto_goTypes = []any{
 	(*DescribeResponse)(nil), // 8: taonet.v1.DescribeResponse
 	(*Tensor)(nil),           // 9: taonet.v1.Tensor
 	(*Chunk)(nil),            // 10: taonet.v1.Chunk
-	(*TopK)(nil),             // 11: taonet.v1.TopK
+	(DataType)(0),            // 11: taonet.v1.DataType
+	(*TopK)(nil),             // 12: taonet.v1.TopK
 }
 var file_taonet_v1_peer_proto_depIdxs = []int32{
 	9,  // 0: taonet.v1.ForwardRequest.inputs:type_name -> taonet.v1.Tensor
 	10, // 1: taonet.v1.ForwardRequest.chunk:type_name -> taonet.v1.Chunk
 	0,  // 2: taonet.v1.ForwardRequest.output:type_name -> taonet.v1.OutputFormat
-	9,  // 3: taonet.v1.ForwardResponse.logits:type_name -> taonet.v1.Tensor
-	11, // 4: taonet.v1.ForwardResponse.top_k:type_name -> taonet.v1.TopK
-	10, // 5: taonet.v1.ForwardResponse.chunk:type_name -> taonet.v1.Chunk
-	9,  // 6: taonet.v1.BackwardRequest.grad:type_name -> taonet.v1.Tensor
-	10, // 7: taonet.v1.BackwardRequest.chunk:type_name -> taonet.v1.Chunk
-	4,  // 8: taonet.v1.BackwardResponse.summary:type_name -> taonet.v1.BackwardSummary
-	6,  // 9: taonet.v1.DescribeResponse.card:type_name -> taonet.v1.ModelCard
-	1,  // 10: taonet.v1.Peer.Forward:input_type -> taonet.v1.ForwardRequest
-	3,  // 11: taonet.v1.Peer.Backward:input_type -> taonet.v1.BackwardRequest
-	7,  // 12: taonet.v1.Peer.Describe:input_type -> taonet.v1.DescribeRequest
-	2,  // 13: taonet.v1.Peer.Forward:output_type -> taonet.v1.ForwardResponse
-	5,  // 14: taonet.v1.Peer.Backward:output_type -> taonet.v1.BackwardResponse
-	8,  // 15: taonet.v1.Peer.Describe:output_type -> taonet.v1.DescribeResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 3: taonet.v1.ForwardRequest.output_dtype:type_name -> taonet.v1.DataType
+	9,  // 4: taonet.v1.ForwardResponse.logits:type_name -> taonet.v1.Tensor
+	12, // 5: taonet.v1.ForwardResponse.top_k:type_name -> taonet.v1.TopK
+	10, // 6: taonet.v1.ForwardResponse.chunk:type_name -> taonet.v1.Chunk
+	9,  // 7: taonet.v1.BackwardRequest.grad:type_name -> taonet.v1.Tensor
+	10, // 8: taonet.v1.BackwardRequest.chunk:type_name -> taonet.v1.Chunk
+	4,  // 9: taonet.v1.BackwardResponse.summary:type_name -> taonet.v1.BackwardSummary
+	6,  // 10: taonet.v1.DescribeResponse.card:type_name -> taonet.v1.ModelCard
+	1,  // 11: taonet.v1.Peer.Forward:input_type -> taonet.v1.ForwardRequest
+	3,  // 12: taonet.v1.Peer.Backward:input_type -> taonet.v1.BackwardRequest
+	7,  // 13: taonet.v1.Peer.Describe:input_type -> taonet.v1.DescribeRequest
+	2,  // 14: taonet.v1.Peer.Forward:output_type -> taonet.v1.ForwardResponse
+	5,  // 15: taonet.v1.Peer.Backward:output_type -> taonet.v1.BackwardResponse
+	8,  // 16: taonet.v1.Peer.Describe:output_type -> taonet.v1.DescribeResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_taonet_v1_peer_proto_init() }
