@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -211,5 +214,137 @@ func TestMigrate(t *testing.T) {
 				t.Errorf("%s: accepted", name)
 			}
 		}
+	})
+}
+
+// TestMigrateDuplicateStatus migrates a database holding settled
+// evaluations across the migration that allows the 'duplicate' status: the
+// rows survive unchanged, the table keeps its keys and uniqueness, and a
+// duplicate evaluation is refused before and accepted after.
+func TestMigrateDuplicateStatus(t *testing.T) {
+	ctx := context.Background()
+	all, err := ledger.LoadMigrations(ledger.Migrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := -1
+	for i, m := range all {
+		if m.Name == "duplicate_status" {
+			at = i
+		}
+	}
+	if at < 0 {
+		t.Fatal("no duplicate_status migration")
+	}
+	older := fstest.MapFS{}
+	for _, m := range all[:at] {
+		older[fmt.Sprintf("%04d_%s.sql", m.Version, m.Name)] = &fstest.MapFile{Data: []byte(m.SQL)}
+	}
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw := mustOpenRaw(t, path)
+	if err := ledger.Migrate(ctx, raw.SQL(), older); err != nil {
+		t.Fatal(err)
+	}
+	ids := mustPeers(t, raw, "alice", "bob", "carol")
+	alice, bob, carol := ids[0], ids[1], ids[2]
+	mustSettle(t, raw, 1, []ledger.Evaluation{
+		{Identity: alice, Loss: 0.25, Accuracy: 0.875, Weight: 1, Shares: 3, Status: ledger.EvalScored},
+		{Identity: bob, Status: ledger.EvalTimeout},
+		{Identity: carol, Status: ledger.EvalInvalid},
+	})
+	withDuplicate := []ledger.Evaluation{
+		{Identity: alice, Loss: 0.5, Accuracy: 0.75, Weight: 1, Shares: 1, Status: ledger.EvalScored},
+		{Identity: bob, Loss: 0.5, Accuracy: 0.75, Status: ledger.EvalDuplicate},
+	}
+	mustOpenRound(t, raw, 2)
+	before := ledgerState(t, raw)
+	round1, err := raw.GetRound(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("ErrDuplicateBefore", func(t *testing.T) {
+		_, err := raw.Settle(ctx, 2, roundSeed(2), withDuplicate)
+		if err == nil || !strings.Contains(err.Error(), "CHECK constraint failed") {
+			t.Fatalf("settle a duplicate before the migration: err = %v, want a CHECK failure", err)
+		}
+		if got := ledgerState(t, raw); got != before {
+			t.Fatalf("refused settlement wrote:\n%s\nwas\n%s", got, before)
+		}
+	})
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := ledger.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open migrates forward: %v", err)
+	}
+	defer db.Close()
+
+	t.Run("OKRowsKept", func(t *testing.T) {
+		if got := mustVersion(t, db.SQL()); got != len(all) {
+			t.Fatalf("version = %d, want %d", got, len(all))
+		}
+		if got := ledgerState(t, db); got != before {
+			t.Fatalf("migration changed the ledger:\n%s\nwas\n%s", got, before)
+		}
+		got, err := db.GetRound(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, round1) {
+			t.Fatalf("round 1 after migration = %+v, before %+v", got, round1)
+		}
+		if tableExists(t, db.SQL(), "evaluations_new") {
+			t.Fatal("evaluations_new left behind")
+		}
+		rows, err := db.SQL().Query(`PRAGMA foreign_key_check`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		if rows.Next() {
+			t.Fatal("foreign_key_check reports a broken reference")
+		}
+		mustVerify(t, db)
+	})
+	t.Run("ErrConstraintsKept", func(t *testing.T) {
+		for _, tt := range []struct {
+			round    int
+			identity string
+			want     string
+		}{
+			{99, alice, "FOREIGN KEY"},            // no such round
+			{1, peerID("mallory"), "FOREIGN KEY"}, // not in the directory
+			{1, alice, "UNIQUE"},                  // evaluated twice
+		} {
+			_, err := db.SQL().Exec(`INSERT INTO evaluations (round, identity, loss, accuracy, weight, shares, status, payout)
+				VALUES (?, ?, 0, 0, 0, 0, 'duplicate', 0)`, tt.round, tt.identity)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("evaluation of %s in round %d: err = %v, want %s", tt.identity, tt.round, err, tt.want)
+			}
+		}
+		_, err := db.SQL().Exec(`INSERT INTO evaluations (round, identity, loss, accuracy, weight, shares, status, payout)
+			VALUES (2, ?, 0, 0, 0, 0, 'copied', 0)`, carol)
+		if err == nil || !strings.Contains(err.Error(), "CHECK") {
+			t.Errorf("unknown status: err = %v, want a CHECK failure", err)
+		}
+	})
+	t.Run("OKDuplicateAfter", func(t *testing.T) {
+		s, err := db.Settle(ctx, 2, roundSeed(2), withDuplicate)
+		if err != nil {
+			t.Fatalf("settle a duplicate after the migration: %v", err)
+		}
+		if got := payoutMap(s); got[alice] != s.Emission || got[bob] != 0 || s.Emission == 0 {
+			t.Fatalf("payouts = %v of %d, want all to alice", got, s.Emission)
+		}
+		r, err := db.GetRound(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Evaluations) != 2 || r.Evaluations[1].Identity != bob || r.Evaluations[1].Status != ledger.EvalDuplicate {
+			t.Fatalf("round 2 evaluations = %+v", r.Evaluations)
+		}
+		mustVerify(t, db)
 	})
 }

@@ -30,6 +30,9 @@ const (
 	EvalScored  EvaluationStatus = "scored"
 	EvalTimeout EvaluationStatus = "timeout"
 	EvalInvalid EvaluationStatus = "invalid"
+	// EvalDuplicate is an answer near-identical to an earlier responder's:
+	// its loss and accuracy are recorded, but it is never paid.
+	EvalDuplicate EvaluationStatus = "duplicate"
 )
 
 // Round is one round as the ledger records it.
@@ -60,7 +63,7 @@ type Evaluation struct {
 // check validates one evaluation's own fields.
 func (e Evaluation) check() error {
 	switch e.Status {
-	case EvalScored, EvalTimeout, EvalInvalid:
+	case EvalScored, EvalTimeout, EvalInvalid, EvalDuplicate:
 	default:
 		return ledgerErrorf(EINVALID, "identity %q: unknown evaluation status %q", e.Identity, e.Status)
 	}

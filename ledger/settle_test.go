@@ -203,6 +203,42 @@ func TestSettleNoShares(t *testing.T) {
 	mustVerify(t, db)
 }
 
+// TestSettleDuplicate settles a round in which one answer was a duplicate:
+// it is recorded with its scores, paid nothing, and replaying the same
+// settlement changes nothing.
+func TestSettleDuplicate(t *testing.T) {
+	ctx := context.Background()
+	db := mustLedger(t)
+	ids := mustPeers(t, db, "alice", "bob", "carol")
+	evs := []ledger.Evaluation{
+		{Identity: ids[0], Loss: 0.4, Accuracy: 0.9, Weight: 0.75, Shares: 3, Status: ledger.EvalScored},
+		{Identity: ids[1], Loss: 0.4, Accuracy: 0.9, Status: ledger.EvalDuplicate},
+		{Identity: ids[2], Loss: 0.8, Accuracy: 0.7, Weight: 0.25, Shares: 1, Status: ledger.EvalScored},
+	}
+	s := mustSettle(t, db, 1, evs)
+	want := map[string]uint64{ids[0]: 750_000_000, ids[2]: 250_000_000}
+	if got := payoutMap(s); fmt.Sprint(got) != fmt.Sprint(want) || s.Emission != ledger.DefaultEmission {
+		t.Fatalf("payouts = %v of %d, want %v", got, s.Emission, want)
+	}
+	r, err := db.GetRound(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := r.Evaluations[1]
+	if dup.Identity != ids[1] || dup.Status != ledger.EvalDuplicate || dup.Loss != 0.4 || dup.Accuracy != 0.9 || dup.Payout != 0 {
+		t.Fatalf("duplicate recorded as %+v", dup)
+	}
+	state := ledgerState(t, db)
+	again, err := db.Settle(ctx, 1, roundSeed(1), evs)
+	if err != nil || !again.AlreadySettled {
+		t.Fatalf("replay = %+v, %v", again, err)
+	}
+	if got := ledgerState(t, db); got != state {
+		t.Fatalf("replay changed the ledger:\n%s\nwant\n%s", got, state)
+	}
+	mustVerify(t, db)
+}
+
 func TestSettleRefused(t *testing.T) {
 	ctx := context.Background()
 	ev := func(id string, shares uint64) ledger.Evaluation {
@@ -225,6 +261,7 @@ func TestSettleRefused(t *testing.T) {
 		{"ErrEmptyIdentity", 1, nil, []ledger.Evaluation{ev("", 1)}, ledger.EINVALID},
 		{"ErrSeedMismatch", 1, []byte("guessed"), []ledger.Evaluation{ev(alice, 1)}, ledger.EINVALID},
 		{"ErrSharesOnTimeout", 1, nil, []ledger.Evaluation{{Identity: alice, Shares: 1, Status: ledger.EvalTimeout}}, ledger.EINVALID},
+		{"ErrSharesOnDuplicate", 1, nil, []ledger.Evaluation{ev(alice, 1), {Identity: bob, Shares: 1, Status: ledger.EvalDuplicate}}, ledger.EINVALID},
 		{"ErrUnknownStatus", 1, nil, []ledger.Evaluation{{Identity: alice, Status: "great"}}, ledger.EINVALID},
 		{"ErrNaNLoss", 1, nil, []ledger.Evaluation{{Identity: alice, Loss: math.NaN(), Status: ledger.EvalScored}}, ledger.EINVALID},
 		{"ErrInfiniteLoss", 1, nil, []ledger.Evaluation{{Identity: alice, Loss: math.Inf(1), Status: ledger.EvalScored}}, ledger.EINVALID},
