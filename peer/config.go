@@ -3,9 +3,12 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/taonet/taonet/distill"
 )
 
 // Config configures a peer process. DefaultConfig fills every field but
@@ -22,8 +25,28 @@ type Config struct {
 	// HOST:PORT other nodes dial (the listen address when empty).
 	Listen    string
 	Advertise string
-	// Model is the architecture (mlp or cnn) the model card describes.
+	// Model is the architecture: mlp or cnn.
 	Model string
+	// Device is auto, cpu or cuda[:N]; Threads the CPU threads of libtorch.
+	Device  string
+	Threads int
+	// Data is the folder of the Fashion-MNIST IDX files.
+	Data string
+	// Shard "i/n" is this peer's part of the private pool split among n
+	// peers with a Dirichlet(Alpha) label skew drawn from Seed; empty means
+	// the whole private pool.
+	Shard string
+	Alpha float64
+	Seed  uint64
+	// LR is the learning rate of the model's Adam optimizer.
+	LR float64
+	// ServeModel, when set, is served instead of a libtorch model built
+	// from the fields above (tests and benchmarks serve cheap models).
+	ServeModel Model
+	// Limits bound what callers can make this peer do.
+	Limits Limits
+	// Gradients says what Backward does with incoming gradients.
+	Gradients Gradients
 	// Logger receives lifecycle logs.
 	Logger *slog.Logger
 	// BackoffMin and BackoffMax bound the Watch reconnect backoff.
@@ -41,6 +64,14 @@ func DefaultConfig() Config {
 		Home:          "peer-home",
 		Listen:        "127.0.0.1:0",
 		Model:         "mlp",
+		Device:        "auto",
+		Threads:       1,
+		Data:          distill.FashionMNISTDir,
+		Alpha:         0.5,
+		Seed:          1,
+		LR:            1e-3,
+		Limits:        DefaultLimits(),
+		Gradients:     DefaultGradients(),
 		Logger:        slog.Default(),
 		BackoffMin:    200 * time.Millisecond,
 		BackoffMax:    10 * time.Second,
@@ -69,7 +100,17 @@ func (c Config) Validate() error {
 	if (c.Token == "") != (c.CAPin == "") {
 		errs = append(errs, errors.New("token and ca pin go together"))
 	}
-	if _, err := CardFor(c.Model); err != nil {
+	if c.ServeModel == nil {
+		tc := TrainConfig{Model: c.Model, Home: c.Home, Data: c.Data, Shard: c.Shard, Alpha: c.Alpha, Seed: c.Seed,
+			Device: c.Device, Threads: c.Threads, Epochs: 1, Batch: 1, LR: c.LR, Out: io.Discard}
+		if err := tc.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Gradients.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Logger == nil {

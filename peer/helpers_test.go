@@ -13,6 +13,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/peer"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -34,6 +35,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 // network is a real coordinator on 127.0.0.1:0.
 type network struct {
 	home     string
+	data     string // a tiny Fashion-MNIST look-alike the peers train on
 	addr     string
 	pin      string
 	lifetime time.Duration
@@ -46,7 +48,7 @@ func mustCoordinator(tb testing.TB, lifetime time.Duration) *network {
 	if err := coordinator.Init(context.Background(), coordinator.InitConfig{Home: home, TrustDomain: testTD, Hosts: []string{"127.0.0.1"}, Task: "fmnist"}); err != nil {
 		tb.Fatal(err)
 	}
-	n := &network{home: home, lifetime: lifetime}
+	n := &network{home: home, lifetime: lifetime, data: testdata.TinyFashion(tb, 300, 60)}
 	n.start(tb, "127.0.0.1:0")
 	return n
 }
@@ -101,7 +103,7 @@ type running struct {
 
 func (n *network) config(home string) peer.Config {
 	cfg := peer.DefaultConfig()
-	cfg.Home, cfg.Coordinator = home, n.addr
+	cfg.Home, cfg.Coordinator, cfg.Data, cfg.Device = home, n.addr, n.data, "cpu"
 	cfg.Logger = slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
 	cfg.BackoffMin, cfg.BackoffMax = 50*time.Millisecond, 500*time.Millisecond
 	return cfg
@@ -110,7 +112,16 @@ func (n *network) config(home string) peer.Config {
 // mustPeer enrolls (when token is set) and runs a peer in home.
 func (n *network) mustPeer(tb testing.TB, home, token string) *running {
 	tb.Helper()
+	return n.mustPeerWith(tb, home, token, nil)
+}
+
+// mustPeerWith is mustPeer with edit applied to the configuration.
+func (n *network) mustPeerWith(tb testing.TB, home, token string, edit func(*peer.Config)) *running {
+	tb.Helper()
 	cfg := n.config(home)
+	if edit != nil {
+		edit(&cfg)
+	}
 	if token != "" {
 		cfg.Token, cfg.CAPin = token, n.pin
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/distill"
+	"github.com/taonet/taonet/distill/torch"
 	"github.com/taonet/taonet/internal/grpcsrv"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -29,7 +32,12 @@ const ProtocolVersion = 1
 type Peer struct {
 	cfg       Config
 	id        *identity
-	card      *taonetv1.ModelCard
+	model     Model
+	engine    *torch.Model // nil when cfg.ServeModel is served
+	pools     *distill.Pools
+	shard     []int
+	records   *records
+	phase     *phase
 	dir       *directory
 	lis       net.Listener
 	advertise string
@@ -46,29 +54,32 @@ func New(ctx context.Context, cfg Config) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	card, err := CardFor(cfg.Model)
-	if err != nil {
-		return nil, err
-	}
 	id, err := loadOrEnroll(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, id: id, card: card, dir: newDirectory()}
+	p := &Peer{cfg: cfg, id: id, dir: newDirectory(), records: newRecords(cfg.Limits.RecordBytes), phase: &phase{}}
+	if err := p.openModel(); err != nil {
+		return nil, err
+	}
 	td := id.src.ID().TrustDomain
 	c := newCallers(td, p.dir)
-	p.grpc = grpc.NewServer(append(serverOptions(cfg.Logger, c),
+	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits)), cfg.Limits.transportOptions()...)
+	p.grpc = grpc.NewServer(append(opts,
 		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(id.src, id.pool, c.tools), cfg.Logger)))...)
-	taonetv1.RegisterPeerServer(p.grpc, &service{card: card})
+	taonetv1.RegisterPeerServer(p.grpc, &service{model: p.model, records: p.records, phase: p.phase,
+		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger})
 	p.health = health.NewServer()
 	grpc_health_v1.RegisterHealthServer(p.grpc, p.health)
 	reflection.Register(p.grpc)
 	toCoord := certs.MTLSClientConfig(id.src, id.pool, certs.AuthorizeID(certs.CoordinatorID(td)))
 	if p.coord, err = dialCoordinator(cfg.Coordinator, toCoord); err != nil {
+		p.closeModel()
 		return nil, err
 	}
 	if p.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
 		_ = p.coord.close()
+		p.closeModel()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	p.advertise = cfg.Advertise
@@ -121,8 +132,59 @@ func (p *Peer) Run(ctx context.Context) error {
 	grpcsrv.Stop(p.grpc, p.cfg.ShutdownGrace)
 	p.wg.Wait()
 	_ = p.coord.close()
+	p.closeModel()
 	return err
 }
+
+// openModel serves cfg.ServeModel, or builds the libtorch model: restored
+// from its checkpoint in Home when there is one, else fresh.
+func (p *Peer) openModel() error {
+	cfg := p.cfg
+	if cfg.ServeModel != nil {
+		p.model = cfg.ServeModel
+		return nil
+	}
+	pools, err := loadPools(cfg.Data)
+	if err != nil {
+		return err
+	}
+	shard, _, err := trainingSet(pools, cfg.Shard, cfg.Alpha, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	if cfg.Shard == "" {
+		shard = pools.Private
+	}
+	m, err := newEngine(cfg.Model, cfg.Device, cfg.Threads, cfg.Seed, cfg.LR)
+	if err != nil {
+		return err
+	}
+	ckpt := CheckpointPath(cfg.Home, cfg.Model)
+	if _, err := os.Stat(ckpt); err == nil {
+		if err := m.Load(ckpt); err != nil {
+			m.Close()
+			return err
+		}
+		cfg.Logger.Info("model restored", "checkpoint", ckpt)
+	}
+	tm, err := NewTorchModel(m, "fmnist", []int64{1, int64(pools.Train.Rows), int64(pools.Train.Cols)})
+	if err != nil {
+		m.Close()
+		return err
+	}
+	p.model, p.engine, p.pools, p.shard = tm, m, pools, shard
+	return nil
+}
+
+// closeModel frees the libtorch model.
+func (p *Peer) closeModel() {
+	if p.engine != nil {
+		p.engine.Close()
+	}
+}
+
+// Model is the model this peer serves.
+func (p *Peer) Model() Model { return p.model }
 
 // leave tells the coordinator this peer is going, within LeaveTimeout.
 func (p *Peer) leave() {
@@ -167,7 +229,7 @@ func (p *Peer) participate(ctx context.Context) error {
 // session is one Join + Watch: it returns when the stream breaks.
 func (p *Peer) session(ctx context.Context, connected func()) error {
 	client := p.coord.client()
-	if _, err := client.Join(ctx, &taonetv1.JoinRequest{ProtocolVersion: ProtocolVersion, AdvertiseAddress: p.advertise, Card: p.card}); err != nil {
+	if _, err := client.Join(ctx, &taonetv1.JoinRequest{ProtocolVersion: ProtocolVersion, AdvertiseAddress: p.advertise, Card: p.model.Card()}); err != nil {
 		return err
 	}
 	stream, err := client.Watch(ctx, &taonetv1.WatchRequest{})
@@ -185,9 +247,7 @@ func (p *Peer) session(ctx context.Context, connected func()) error {
 		if err != nil {
 			return err
 		}
-		if ch := ev.GetDirectoryChanged(); ch != nil {
-			p.dir.apply(ch)
-		}
+		p.onEvent(ev)
 	}
 }
 
@@ -238,5 +298,21 @@ func (p *Peer) renewLoop(ctx context.Context) {
 			}
 			retry = min(2*retry, p.cfg.BackoffMax)
 		}
+	}
+}
+
+// onEvent applies one Watch event to the directory and the round phase.
+func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
+	switch {
+	case ev.GetDirectoryChanged() != nil:
+		p.dir.apply(ev.GetDirectoryChanged())
+	case ev.GetRoundOpened() != nil:
+		r := ev.GetRoundOpened().GetRound()
+		p.records.setRound(r)
+		p.phase.open(r)
+	case ev.GetEvaluationStarted() != nil:
+		p.phase.evaluate(ev.GetEvaluationStarted().GetRound())
+	case ev.GetRoundClosed() != nil:
+		p.phase.close(ev.GetRoundClosed().GetRound())
 	}
 }

@@ -3,6 +3,7 @@ package peer_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,13 +40,16 @@ func TestTwoPeers(t *testing.T) {
 			t.Fatalf("describe = %v, %v", resp, err)
 		}
 	})
-	t.Run("OKForwardAuthorizedThenUnimplemented", func(t *testing.T) {
+	t.Run("OKForwardAuthorized", func(t *testing.T) {
 		s, err := peerClient(t, alice.Dialer(), bobID, bobInfo.GetAddress()).Forward(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Recv(); status.Code(err) != codes.Unimplemented {
-			t.Fatalf("forward from a directory peer: %v, want Unimplemented (serving comes later)", err)
+		if err := s.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+			t.Fatalf("empty forward stream from a directory peer: %v, want a clean end", err)
 		}
 	})
 	t.Run("OKClientDescribes", func(t *testing.T) {

@@ -9,42 +9,37 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-// service serves taonet.v1.Peer. Forward and Backward answer Unimplemented
-// once the caller is authorized: model serving comes with the libtorch
-// engine.
+// service serves taonet.v1.Peer: the model's Forward, Backward for the
+// gradients of peers it answered, and Describe. Callers are authorized by
+// the interceptor before a handler runs.
 type service struct {
 	taonetv1.UnimplementedPeerServer
-	card *taonetv1.ModelCard
+	model   Model
+	records *records
+	phase   *phase
+	limits  Limits
+	grads   Gradients
+	log     *slog.Logger
 }
 
 var _ taonetv1.PeerServer = (*service)(nil)
 
-// Describe returns the model card.
+// Describe returns the live model card.
 func (v *service) Describe(context.Context, *taonetv1.DescribeRequest) (*taonetv1.DescribeResponse, error) {
-	return &taonetv1.DescribeResponse{Card: proto.Clone(v.card).(*taonetv1.ModelCard)}, nil
-}
-
-// Forward is authorized by the interceptor; serving comes later.
-func (v *service) Forward(taonetv1.Peer_ForwardServer) error {
-	return status.Error(codes.Unimplemented, "Forward: model serving is not built yet")
-}
-
-// Backward is authorized by the interceptor; serving comes later.
-func (v *service) Backward(taonetv1.Peer_BackwardServer) error {
-	return status.Error(codes.Unimplemented, "Backward: model serving is not built yet")
+	return &taonetv1.DescribeResponse{Card: v.model.Card()}, nil
 }
 
 // callers says who may call what on a peer. Forward and Backward: the
@@ -98,8 +93,8 @@ func (c *callers) authenticate(ctx context.Context) (context.Context, error) {
 }
 
 // serverOptions is the Peer server's interceptor chain: logging, recovery,
-// auth (all but health).
-func serverOptions(log *slog.Logger, c *callers) []grpc.ServerOption {
+// auth (all but health), then the per-identity call rate limit.
+func serverOptions(log *slog.Logger, c *callers, limit ratelimit.Limiter) []grpc.ServerOption {
 	lf := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
@@ -116,11 +111,13 @@ func serverOptions(log *slog.Logger, c *callers) []grpc.ServerOption {
 			logging.UnaryServerInterceptor(lf, logOpts...),
 			recovery.UnaryServerInterceptor(rec...),
 			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(c.authenticate), needAuth),
+			selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(limit), needAuth),
 		),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(lf, logOpts...),
 			recovery.StreamServerInterceptor(rec...),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(c.authenticate), needAuth),
+			selector.StreamServerInterceptor(ratelimit.StreamServerInterceptor(limit), needAuth),
 		),
 	}
 }

@@ -20,10 +20,16 @@ func newJoinCmd() *cobra.Command {
 over mutual TLS, serves the Peer service on --listen and takes part in rounds
 until interrupted (SIGINT or SIGTERM: it leaves the directory cleanly).
 
+The peer owns its libtorch model (--model, --device, --threads): restored
+from its checkpoint in --home when there is one, else fresh. It trains on its
+shard of the private pool (--shard i/n of a Dirichlet(--alpha) split drawn
+from --seed, the whole private pool without --shard) and serves Forward and
+Backward to the coordinator and to the peers of the directory.
+
 Environment: TAONET_HOME, TAONET_COORDINATOR, TAONET_TOKEN, TAONET_CA_PIN,
-TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL.`,
+TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 		Example: `  peer join --coordinator 127.0.0.1:7443 --token T --ca-pin sha256:abcd... --home ./alice
-  peer join --coordinator 127.0.0.1:7443 --home ./alice`,
+  peer join --coordinator 127.0.0.1:7443 --home ./alice --model cnn --shard 0/3 --alpha 0.1 --seed 7`,
 		Args: cobra.NoArgs,
 	}
 	def := peer.DefaultConfig()
@@ -33,11 +39,28 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL.`,
 	home := cmd.Flags().String("home", homeDefault(), "peer home folder")
 	listen := cmd.Flags().String("listen", envDefault("TAONET_LISTEN", def.Listen), "address to serve the Peer service on")
 	advertise := cmd.Flags().String("advertise", envDefault("TAONET_ADVERTISE", ""), "HOST:PORT other peers dial (default: the listen address)")
-	model := cmd.Flags().String("model", envDefault("TAONET_MODEL", def.Model), "model architecture: mlp or cnn")
+	f := cmd.Flags()
+	model := f.String("model", envDefault("TAONET_MODEL", def.Model), "model architecture: mlp or cnn")
+	device := f.String("device", envDefault("TAONET_DEVICE", def.Device), "auto, cpu or cuda[:N]")
+	threads := f.Int("threads", def.Threads, "CPU threads for libtorch")
+	data := f.String("data", dataDefault(), "folder of the Fashion-MNIST IDX files (train-*, t10k-*)")
+	shard := f.String("shard", "", "this peer's shard i/n of the private pool (default: all of it)")
+	alpha := f.Float64("alpha", def.Alpha, "Dirichlet label-skew concentration for --shard")
+	seed := f.Int64("seed", int64(def.Seed), "seed of the shard split and of the model's initial weights")
+	grads := f.Bool("accept-gradients", def.Gradients.Accept, "apply other peers' gradients sent through Backward")
+	gradClip := f.Float64("gradient-clip", def.Gradients.Clip, "largest L2 norm an incoming gradient keeps (per batch)")
+	gradScale := f.Float64("gradient-scale", def.Gradients.Scale, "factor on incoming gradients after clipping, in (0, 1]")
+	maxBatch := f.Int("max-batch", def.Limits.MaxBatch, "most rows a caller may send in one Forward batch")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
+		if *seed < 0 {
+			return fmt.Errorf("--seed %d: want a non-negative seed", *seed)
+		}
 		cfg.Coordinator, cfg.Token, cfg.CAPin, cfg.Home = *coord, *token, *pin, *home
 		cfg.Listen, cfg.Advertise, cfg.Model = *listen, *advertise, *model
+		cfg.Device, cfg.Threads, cfg.Data, cfg.Shard, cfg.Alpha, cfg.Seed = *device, *threads, *data, *shard, *alpha, uint64(*seed)
+		cfg.Gradients = peer.Gradients{Accept: *grads, Clip: *gradClip, Scale: *gradScale}
+		cfg.Limits.MaxBatch = *maxBatch
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		p, err := peer.New(cmd.Context(), cfg)
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,38 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/distill/torch"
+	"github.com/taonet/taonet/internal/testdata"
 )
-
-// mustTinyData writes a small learnable Fashion-MNIST look-alike (the
-// label sets the brightness of one image band) into a new folder.
-func mustTinyData(tb testing.TB, train, test int) string {
-	tb.Helper()
-	dir := tb.TempDir()
-	rng := rand.New(rand.NewPCG(1, 1))
-	for _, s := range []struct {
-		prefix string
-		n      int
-	}{{"train", train}, {"t10k", test}} {
-		d := &distill.Dataset{Rows: 28, Cols: 28, Classes: 10, Pixels: make([]byte, s.n*784), Labels: make([]byte, s.n)}
-		for i := range s.n {
-			y := rng.IntN(10)
-			d.Labels[i] = byte(y)
-			for j := range 784 {
-				d.Pixels[i*784+j] = byte(rng.IntN(60))
-			}
-			for j := y * 78; j < (y+1)*78; j++ {
-				d.Pixels[i*784+j] = 250
-			}
-		}
-		err := distill.WriteIDX(d, filepath.Join(dir, s.prefix+"-images-idx3-ubyte.gz"), filepath.Join(dir, s.prefix+"-labels-idx1-ubyte.gz"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func runPeer(args ...string) (string, error) {
 	root := newRoot()
@@ -57,7 +27,7 @@ func TestTrain(t *testing.T) {
 	if err := torch.Open(); err != nil {
 		t.Fatalf("peer train needs the libtorch shim: run `make shim`: %v", err)
 	}
-	data := mustTinyData(t, 600, 100)
+	data := testdata.TinyFashion(t, 600, 100)
 	accuracy := regexp.MustCompile(`report pool: accuracy (\d+\.\d+)% .* on 50 examples`)
 	for _, tc := range []struct {
 		name string
