@@ -8,15 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
-	"github.com/taonet/taonet/certs/grpcid"
 	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/distill/torch"
 	"github.com/taonet/taonet/internal/grpcsrv"
@@ -36,13 +32,10 @@ type Peer struct {
 	engine    *torch.Model // nil when cfg.ServeModel is served
 	pools     *distill.Pools
 	shard     []int
-	records   *records
-	phase     *phase
 	dir       *directory
 	lis       net.Listener
 	advertise string
-	grpc      *grpc.Server
-	health    *health.Server
+	server    *Server
 	coord     *coordConn
 	wg        sync.WaitGroup
 }
@@ -58,20 +51,17 @@ func New(ctx context.Context, cfg Config) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, id: id, dir: newDirectory(), records: newRecords(cfg.Limits.RecordBytes), phase: &phase{}}
+	p := &Peer{cfg: cfg, id: id, dir: newDirectory()}
 	if err := p.openModel(); err != nil {
 		return nil, err
 	}
+	p.server, err = NewServer(ServerConfig{Source: id.src, Pool: id.pool, Member: p.dir.contains, Model: p.model,
+		Limits: cfg.Limits, Gradients: cfg.Gradients, Logger: cfg.Logger})
+	if err != nil {
+		p.closeModel()
+		return nil, err
+	}
 	td := id.src.ID().TrustDomain
-	c := newCallers(td, p.dir)
-	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits)), cfg.Limits.transportOptions()...)
-	p.grpc = grpc.NewServer(append(opts,
-		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(id.src, id.pool, c.tools), cfg.Logger)))...)
-	taonetv1.RegisterPeerServer(p.grpc, &service{model: p.model, records: p.records, phase: p.phase,
-		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger})
-	p.health = health.NewServer()
-	grpc_health_v1.RegisterHealthServer(p.grpc, p.health)
-	reflection.Register(p.grpc)
 	toCoord := certs.MTLSClientConfig(id.src, id.pool, certs.AuthorizeID(certs.CoordinatorID(td)))
 	if p.coord, err = dialCoordinator(cfg.Coordinator, toCoord); err != nil {
 		p.closeModel()
@@ -113,9 +103,9 @@ func (p *Peer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
-	p.wg.Go(func() { serveErr <- p.grpc.Serve(p.lis) })
+	p.wg.Go(func() { serveErr <- p.server.GRPC.Serve(p.lis) })
 	p.wg.Go(func() { p.renewLoop(ctx) })
-	p.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
+	p.server.Health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
 	p.cfg.Logger.Info("peer serving", "identity", p.ID().String(), "addr", p.Addr().String(), "advertise", p.advertise)
 	partErr := make(chan error, 1)
 	p.wg.Go(func() { partErr <- p.participate(ctx) })
@@ -128,8 +118,8 @@ func (p *Peer) Run(ctx context.Context) error {
 	}
 	cancel()
 	p.leave()
-	p.health.Shutdown()
-	grpcsrv.Stop(p.grpc, p.cfg.ShutdownGrace)
+	p.server.Health.Shutdown()
+	grpcsrv.Stop(p.server.GRPC, p.cfg.ShutdownGrace)
 	p.wg.Wait()
 	_ = p.coord.close()
 	p.closeModel()
@@ -307,12 +297,10 @@ func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
 	case ev.GetDirectoryChanged() != nil:
 		p.dir.apply(ev.GetDirectoryChanged())
 	case ev.GetRoundOpened() != nil:
-		r := ev.GetRoundOpened().GetRound()
-		p.records.setRound(r)
-		p.phase.open(r)
+		p.server.OpenRound(ev.GetRoundOpened().GetRound())
 	case ev.GetEvaluationStarted() != nil:
-		p.phase.evaluate(ev.GetEvaluationStarted().GetRound())
+		p.server.StartEvaluation(ev.GetEvaluationStarted().GetRound())
 	case ev.GetRoundClosed() != nil:
-		p.phase.close(ev.GetRoundClosed().GetRound())
+		p.server.CloseRound(ev.GetRoundClosed().GetRound())
 	}
 }

@@ -48,18 +48,17 @@ func (v *service) Describe(context.Context, *taonetv1.DescribeRequest) (*taonetv
 // is refused (default deny); health needs no certificate.
 type callers struct {
 	td      string
-	dir     *directory
 	network certs.Authorizer
 	tools   certs.Authorizer
 }
 
-func newCallers(td string, dir *directory) *callers {
+func newCallers(td string, member func(certs.ID) bool) *callers {
 	network := certs.AuthorizeAnyOf(
 		certs.AuthorizeID(certs.CoordinatorID(td)),
-		certs.AuthorizeIf("the directory", dir.contains),
+		certs.AuthorizeIf("the directory", member),
 	)
 	tools := certs.AuthorizeAnyOf(network, certs.AuthorizeRoles(td, certs.RoleClient))
-	return &callers{td: td, dir: dir, network: network, tools: tools}
+	return &callers{td: td, network: network, tools: tools}
 }
 
 // rules maps each method to its authorizer.

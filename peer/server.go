@@ -1,0 +1,75 @@
+package peer
+
+import (
+	"crypto/x509"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/certs/grpcid"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// ServerConfig configures the Peer gRPC server of one model.
+type ServerConfig struct {
+	// Source is the server's certificate; Pool the network's CA.
+	Source *certs.Source
+	Pool   *x509.CertPool
+	// Member reports whether a peer identity may call Forward and Backward
+	// (the coordinator may always): a peer passes its directory.
+	Member func(certs.ID) bool
+	// Model is served.
+	Model     Model
+	Limits    Limits
+	Gradients Gradients
+	Logger    *slog.Logger
+}
+
+// Server is the Peer service of one model with health and reflection, all
+// behind mutual TLS, the authorization rules and the limits. A Peer runs
+// one; benchmarks run one without a coordinator.
+type Server struct {
+	GRPC    *grpc.Server
+	Health  *health.Server
+	records *records
+	phase   *phase
+}
+
+// NewServer builds the server; Serve it with s.GRPC.Serve.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Source == nil || cfg.Pool == nil || cfg.Member == nil || cfg.Model == nil || cfg.Logger == nil {
+		return nil, errors.New("peer server: source, pool, member, model and logger must be set")
+	}
+	if err := errors.Join(cfg.Limits.Validate(), cfg.Gradients.Validate()); err != nil {
+		return nil, err
+	}
+	s := &Server{records: newRecords(cfg.Limits.RecordBytes), phase: &phase{}, Health: health.NewServer()}
+	c := newCallers(cfg.Source.ID().TrustDomain, cfg.Member)
+	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits)), cfg.Limits.transportOptions()...)
+	s.GRPC = grpc.NewServer(append(opts,
+		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger)))...)
+	taonetv1.RegisterPeerServer(s.GRPC, &service{model: cfg.Model, records: s.records, phase: s.phase,
+		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger})
+	grpc_health_v1.RegisterHealthServer(s.GRPC, s.Health)
+	reflection.Register(s.GRPC)
+	return s, nil
+}
+
+// OpenRound tells the server that round r is open and distilling: Backward
+// bookkeeping of earlier rounds is dropped.
+func (s *Server) OpenRound(r uint64) {
+	s.records.setRound(r)
+	s.phase.open(r)
+}
+
+// StartEvaluation tells the server that round r is being evaluated: until
+// it closes, Forward answers only the coordinator.
+func (s *Server) StartEvaluation(r uint64) { s.phase.evaluate(r) }
+
+// CloseRound tells the server that round r closed.
+func (s *Server) CloseRound(r uint64) { s.phase.close(r) }
