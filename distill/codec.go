@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -26,6 +26,16 @@ func dtypeSize(dt taonetv1.DataType) (int, error) {
 		return 1, nil
 	}
 	return 0, fmt.Errorf("%w: dtype %v", ErrBadTensor, dt)
+}
+
+// isFloat is whether dt is one of the float dtypes (float32, float16,
+// bfloat16) that EncodeFloats and DecodeFloats convert.
+func isFloat(dt taonetv1.DataType) bool {
+	switch dt {
+	case taonetv1.DataType_DATA_TYPE_FLOAT32, taonetv1.DataType_DATA_TYPE_FLOAT16, taonetv1.DataType_DATA_TYPE_BFLOAT16:
+		return true
+	}
+	return false
 }
 
 // TensorBytes is the size in bytes that a tensor of dtype and shape must
@@ -69,83 +79,237 @@ func CheckTensor(t *taonetv1.Tensor, limit uint64) error {
 	return nil
 }
 
-// EncodeFloat32 makes a float32 wire tensor of shape from v.
-func EncodeFloat32(shape []int64, v []float32) (*taonetv1.Tensor, error) {
-	n, err := TensorBytes(taonetv1.DataType_DATA_TYPE_FLOAT32, shape, math.MaxInt)
+// newTensor returns a tensor of dt and shape (copied) with its data
+// allocated, once n values are known to fill shape exactly.
+func newTensor(dt taonetv1.DataType, shape []int64, n int) (*taonetv1.Tensor, error) {
+	total, err := TensorBytes(dt, shape, math.MaxInt)
 	if err != nil {
 		return nil, err
 	}
-	if n != uint64(4*len(v)) {
-		return nil, fmt.Errorf("%w: %d values for shape %v", ErrBadTensor, len(v), shape)
+	size, _ := dtypeSize(dt) // known good: TensorBytes checked it
+	if total != uint64(size)*uint64(n) {
+		return nil, fmt.Errorf("%w: %d values for shape %v", ErrBadTensor, n, shape)
 	}
-	data := make([]byte, n)
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(f))
+	return &taonetv1.Tensor{Dtype: dt, Shape: slices.Clone(shape), Data: make([]byte, total)}, nil
+}
+
+// checkDType is CheckTensor that also refuses a dtype other than want.
+func checkDType(t *taonetv1.Tensor, limit uint64, want taonetv1.DataType) error {
+	if err := CheckTensor(t, limit); err != nil {
+		return err
 	}
-	return &taonetv1.Tensor{Dtype: taonetv1.DataType_DATA_TYPE_FLOAT32, Shape: append([]int64(nil), shape...), Data: data}, nil
+	if t.GetDtype() != want {
+		return fmt.Errorf("%w: dtype %v, want %v", ErrBadTensor, t.GetDtype(), want)
+	}
+	return nil
+}
+
+// EncodeFloats makes a wire tensor of dtype dt and shape from v: float32
+// as is, float16 and bfloat16 rounded to nearest even (see
+// Float32ToFloat16; magnitudes beyond the dtype's range become infinite).
+// Another dtype, or a count of values that does not fill shape, is
+// ErrBadTensor.
+func EncodeFloats(dt taonetv1.DataType, shape []int64, v []float32) (*taonetv1.Tensor, error) {
+	if !isFloat(dt) {
+		return nil, fmt.Errorf("%w: dtype %v is not a float dtype", ErrBadTensor, dt)
+	}
+	t, err := newTensor(dt, shape, len(v))
+	if err != nil {
+		return nil, err
+	}
+	switch dt {
+	case taonetv1.DataType_DATA_TYPE_FLOAT32:
+		putFloat32s(t.Data, v)
+	case taonetv1.DataType_DATA_TYPE_FLOAT16:
+		for i, f := range v {
+			binary.LittleEndian.PutUint16(t.Data[2*i:], Float32ToFloat16(f))
+		}
+	case taonetv1.DataType_DATA_TYPE_BFLOAT16:
+		for i, f := range v {
+			binary.LittleEndian.PutUint16(t.Data[2*i:], Float32ToBFloat16(f))
+		}
+	}
+	return t, nil
+}
+
+// DecodeFloats returns the values of a float32, float16 or bfloat16 wire
+// tensor of at most limit bytes as float32 (widening is exact). The size is
+// checked as CheckTensor does before anything is allocated; that error, or
+// another dtype, is ErrBadTensor.
+func DecodeFloats(t *taonetv1.Tensor, limit uint64) ([]float32, error) {
+	return DecodeFloatsInto(nil, t, limit)
+}
+
+// DecodeFloatsInto is DecodeFloats that decodes into dst's memory when its
+// capacity holds every value (it allocates otherwise), so that a caller can
+// reuse one buffer across messages. It returns the decoded slice; on an
+// error dst is left untouched.
+func DecodeFloatsInto(dst []float32, t *taonetv1.Tensor, limit uint64) ([]float32, error) {
+	if err := CheckTensor(t, limit); err != nil {
+		return nil, err
+	}
+	dt, data := t.GetDtype(), t.GetData()
+	if !isFloat(dt) {
+		return nil, fmt.Errorf("%w: dtype %v, want a float dtype", ErrBadTensor, dt)
+	}
+	size, _ := dtypeSize(dt) // known good: CheckTensor checked it
+	n := len(data) / size
+	if cap(dst) >= n {
+		dst = dst[:n]
+	} else {
+		dst = make([]float32, n)
+	}
+	switch dt {
+	case taonetv1.DataType_DATA_TYPE_FLOAT32:
+		getFloat32s(dst, data)
+	case taonetv1.DataType_DATA_TYPE_FLOAT16:
+		for i := range dst {
+			dst[i] = Float16ToFloat32(binary.LittleEndian.Uint16(data[2*i:]))
+		}
+	case taonetv1.DataType_DATA_TYPE_BFLOAT16:
+		for i := range dst {
+			dst[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(data[2*i:]))
+		}
+	}
+	return dst, nil
+}
+
+// EncodeFloat32 makes a float32 wire tensor of shape from v; a count of
+// values that does not fill shape is ErrBadTensor.
+func EncodeFloat32(shape []int64, v []float32) (*taonetv1.Tensor, error) {
+	return EncodeFloats(taonetv1.DataType_DATA_TYPE_FLOAT32, shape, v)
 }
 
 // DecodeFloat32 returns the values of a float32 wire tensor of at most
 // limit bytes; another dtype or a size that does not match the shape is an
 // error (ErrBadTensor).
 func DecodeFloat32(t *taonetv1.Tensor, limit uint64) ([]float32, error) {
-	if err := CheckTensor(t, limit); err != nil {
+	if err := checkDType(t, limit, taonetv1.DataType_DATA_TYPE_FLOAT32); err != nil {
 		return nil, err
 	}
-	if t.GetDtype() != taonetv1.DataType_DATA_TYPE_FLOAT32 {
-		return nil, fmt.Errorf("%w: dtype %v, want DATA_TYPE_FLOAT32", ErrBadTensor, t.GetDtype())
-	}
 	v := make([]float32, len(t.GetData())/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.GetData()[4*i:]))
-	}
+	getFloat32s(v, t.GetData())
 	return v, nil
 }
 
-// EncodeInt64 makes an int64 wire tensor of shape from v.
+// EncodeInt64 makes an int64 wire tensor of shape from v; a count of values
+// that does not fill shape is ErrBadTensor.
 func EncodeInt64(shape []int64, v []int64) (*taonetv1.Tensor, error) {
-	n, err := TensorBytes(taonetv1.DataType_DATA_TYPE_INT64, shape, math.MaxInt)
+	t, err := newTensor(taonetv1.DataType_DATA_TYPE_INT64, shape, len(v))
 	if err != nil {
 		return nil, err
 	}
-	if n != uint64(8*len(v)) {
-		return nil, fmt.Errorf("%w: %d values for shape %v", ErrBadTensor, len(v), shape)
-	}
-	data := make([]byte, n)
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(data[8*i:], uint64(x))
-	}
-	return &taonetv1.Tensor{Dtype: taonetv1.DataType_DATA_TYPE_INT64, Shape: append([]int64(nil), shape...), Data: data}, nil
+	putInt64s(t.Data, v)
+	return t, nil
 }
 
 // DecodeInt64 returns the values of an int64 wire tensor of at most limit
-// bytes.
+// bytes; another dtype or a size that does not match the shape is
+// ErrBadTensor.
 func DecodeInt64(t *taonetv1.Tensor, limit uint64) ([]int64, error) {
-	if err := CheckTensor(t, limit); err != nil {
+	if err := checkDType(t, limit, taonetv1.DataType_DATA_TYPE_INT64); err != nil {
 		return nil, err
 	}
-	if t.GetDtype() != taonetv1.DataType_DATA_TYPE_INT64 {
-		return nil, fmt.Errorf("%w: dtype %v, want DATA_TYPE_INT64", ErrBadTensor, t.GetDtype())
-	}
 	v := make([]int64, len(t.GetData())/8)
-	for i := range v {
-		v[i] = int64(binary.LittleEndian.Uint64(t.GetData()[8*i:]))
-	}
+	getInt64s(v, t.GetData())
 	return v, nil
 }
 
-// EncodeLogits makes the [rows, classes] float32 wire tensor of l.
+// EncodeInt32 makes an int32 wire tensor of shape from v; a count of values
+// that does not fill shape is ErrBadTensor.
+func EncodeInt32(shape []int64, v []int32) (*taonetv1.Tensor, error) {
+	t, err := newTensor(taonetv1.DataType_DATA_TYPE_INT32, shape, len(v))
+	if err != nil {
+		return nil, err
+	}
+	putInt32s(t.Data, v)
+	return t, nil
+}
+
+// DecodeInt32 returns the values of an int32 wire tensor of at most limit
+// bytes; another dtype or a size that does not match the shape is
+// ErrBadTensor.
+func DecodeInt32(t *taonetv1.Tensor, limit uint64) ([]int32, error) {
+	if err := checkDType(t, limit, taonetv1.DataType_DATA_TYPE_INT32); err != nil {
+		return nil, err
+	}
+	v := make([]int32, len(t.GetData())/4)
+	getInt32s(v, t.GetData())
+	return v, nil
+}
+
+// EncodeUint8 makes a uint8 wire tensor of shape from a copy of v; a count
+// of values that does not fill shape is ErrBadTensor.
+func EncodeUint8(shape []int64, v []uint8) (*taonetv1.Tensor, error) {
+	t, err := newTensor(taonetv1.DataType_DATA_TYPE_UINT8, shape, len(v))
+	if err != nil {
+		return nil, err
+	}
+	copy(t.Data, v)
+	return t, nil
+}
+
+// DecodeUint8 returns a copy of the values of a uint8 wire tensor of at
+// most limit bytes (the copy does not alias the message); another dtype or
+// a size that does not match the shape is ErrBadTensor.
+func DecodeUint8(t *taonetv1.Tensor, limit uint64) ([]uint8, error) {
+	if err := checkDType(t, limit, taonetv1.DataType_DATA_TYPE_UINT8); err != nil {
+		return nil, err
+	}
+	return slices.Clone(t.GetData()), nil
+}
+
+// EncodeLogits makes the [rows, classes] float32 wire tensor of l; ragged
+// or empty logits and NaN or Inf are errors (see Logits.Check).
 func EncodeLogits(l Logits) (*taonetv1.Tensor, error) {
+	return EncodeLogitsAs(l, taonetv1.DataType_DATA_TYPE_FLOAT32)
+}
+
+// EncodeLogitsAs makes the [rows, classes] wire tensor of l in dtype dt:
+// float32, float16 or bfloat16 (rounded to nearest even). Besides the
+// errors of Logits.Check, a logit too large for dt (a float16 holds
+// magnitudes below 65520) is ErrNotFinite, since the receiver would refuse
+// the infinity it becomes; another dtype is ErrBadTensor.
+func EncodeLogitsAs(l Logits, dt taonetv1.DataType) (*taonetv1.Tensor, error) {
 	if err := l.Check(); err != nil {
 		return nil, err
 	}
-	return EncodeFloat32([]int64{int64(l.Rows()), int64(l.Classes)}, l.Values)
+	t, err := EncodeFloats(dt, []int64{int64(l.Rows()), int64(l.Classes)}, l.Values)
+	if err != nil {
+		return nil, err
+	}
+	if i := firstHalfInf(t); i >= 0 {
+		return nil, fmt.Errorf("logits: row %d class %d: %w: %v overflows %v", i/l.Classes, i%l.Classes, ErrNotFinite, l.Values[i], dt)
+	}
+	return t, nil
 }
 
-// DecodeLogits reads a [rows, classes] float32 wire tensor of finite
-// logits, refusing another class count, dtype or shape and NaN or Inf.
+// firstHalfInf is the index of the first infinite (or NaN) element of a
+// float16 or bfloat16 tensor, or -1 when there is none or t has another
+// dtype.
+func firstHalfInf(t *taonetv1.Tensor) int {
+	var exp uint16
+	switch t.GetDtype() {
+	case taonetv1.DataType_DATA_TYPE_FLOAT16:
+		exp = f16ExpMask
+	case taonetv1.DataType_DATA_TYPE_BFLOAT16:
+		exp = bf16ExpMask
+	default:
+		return -1
+	}
+	for i := 0; i+1 < len(t.GetData()); i += 2 {
+		if binary.LittleEndian.Uint16(t.GetData()[i:])&exp == exp {
+			return i / 2
+		}
+	}
+	return -1
+}
+
+// DecodeLogits reads a [rows, classes] float32, float16 or bfloat16 wire
+// tensor of finite logits of at most limit bytes. Another dtype, class
+// count or shape is ErrBadTensor; NaN or Inf is ErrNotFinite.
 func DecodeLogits(t *taonetv1.Tensor, classes int, limit uint64) (Logits, error) {
-	v, err := DecodeFloat32(t, limit)
+	v, err := DecodeFloats(t, limit)
 	if err != nil {
 		return Logits{}, err
 	}
@@ -154,98 +318,4 @@ func DecodeLogits(t *taonetv1.Tensor, classes int, limit uint64) (Logits, error)
 	}
 	l := Logits{Classes: classes, Values: v}
 	return l, l.Check()
-}
-
-// TopKFromLogits keeps, per row, the k largest log-probabilities of l and
-// their classes, in descending order (ties by lower class).
-func TopKFromLogits(l Logits, k int) (*taonetv1.TopK, error) {
-	lp, err := LogSoftmax(l, 1)
-	if err != nil {
-		return nil, err
-	}
-	if k < 1 || k > l.Classes {
-		return nil, fmt.Errorf("top-k: k %d not in [1, %d]", k, l.Classes)
-	}
-	rows := l.Rows()
-	vals := make([]float32, 0, rows*k)
-	idx := make([]int64, 0, rows*k)
-	order := make([]int, l.Classes)
-	for r := range rows {
-		row := lp[r*l.Classes : (r+1)*l.Classes]
-		for c := range order {
-			order[c] = c
-		}
-		sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
-		for _, c := range order[:k] {
-			vals = append(vals, float32(row[c]))
-			idx = append(idx, int64(c))
-		}
-	}
-	shape := []int64{int64(rows), int64(k)}
-	vt, err := EncodeFloat32(shape, vals)
-	if err != nil {
-		return nil, err
-	}
-	it, err := EncodeInt64(shape, idx)
-	if err != nil {
-		return nil, err
-	}
-	return &taonetv1.TopK{Vocab: uint32(l.Classes), K: uint32(k), Values: vt, Indices: it}, nil
-}
-
-// TopKProbs rebuilds full distributions ([rows, vocab]) from a TopK: the
-// kept classes get their probabilities and the remaining mass is spread
-// evenly over the other vocab - k classes. Indices out of range or
-// repeated, log-probabilities above 0 or not finite, and kept mass above 1
-// are errors.
-func TopKProbs(tk *taonetv1.TopK, limit uint64) ([]float64, error) {
-	vocab, k := int(tk.GetVocab()), int(tk.GetK())
-	if k < 1 || k > vocab {
-		return nil, fmt.Errorf("top-k: k %d, vocab %d", k, vocab)
-	}
-	vals, err := DecodeFloat32(tk.GetValues(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("top-k values: %w", err)
-	}
-	idx, err := DecodeInt64(tk.GetIndices(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("top-k indices: %w", err)
-	}
-	if len(vals) != len(idx) || len(vals)%k != 0 {
-		return nil, fmt.Errorf("top-k: %d values and %d indices for k %d", len(vals), len(idx), k)
-	}
-	rows := len(vals) / k
-	if uint64(rows)*uint64(vocab)*8 > limit {
-		return nil, fmt.Errorf("top-k: %d rows of %d classes exceed %d bytes", rows, vocab, limit)
-	}
-	out := make([]float64, rows*vocab)
-	for r := range rows {
-		row := out[r*vocab : (r+1)*vocab]
-		seen := make(map[int64]bool, k)
-		kept := 0.0
-		for j := r * k; j < (r+1)*k; j++ {
-			c, v := idx[j], float64(vals[j])
-			if c < 0 || c >= int64(vocab) || seen[c] {
-				return nil, fmt.Errorf("top-k: row %d: class %d out of range or repeated", r, c)
-			}
-			if math.IsNaN(v) || math.IsInf(v, 0) || v > 1e-6 {
-				return nil, fmt.Errorf("top-k: row %d: log-probability %v", r, v)
-			}
-			seen[c] = true
-			row[c] = math.Exp(min(v, 0))
-			kept += row[c]
-		}
-		if kept > 1+1e-4 {
-			return nil, fmt.Errorf("top-k: row %d keeps probability %.5f > 1", r, kept)
-		}
-		if rest := vocab - k; rest > 0 {
-			each := max(1-kept, 0) / float64(rest)
-			for c := range row {
-				if !seen[int64(c)] {
-					row[c] = each
-				}
-			}
-		}
-	}
-	return out, nil
 }
