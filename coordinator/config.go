@@ -7,9 +7,11 @@ import (
 	"net"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/distill"
 )
 
 // Config configures a coordinator process. Every field has a default in
@@ -41,6 +43,33 @@ type Config struct {
 	WatchBuffer int
 	// ShutdownGrace is how long GracefulStop may take before Stop.
 	ShutdownGrace time.Duration
+
+	// RoundEvery opens a round at this interval; RoundCron, when set, is a
+	// cron expression (five fields, UTC) used instead. A tick that comes
+	// while a round is still running is skipped. RoundEvery 0 and no
+	// RoundCron: no scheduled rounds.
+	RoundEvery time.Duration
+	RoundCron  string
+	// DistillTimeout and EvalTimeout are the lengths of a round's phases.
+	DistillTimeout time.Duration
+	EvalTimeout    time.Duration
+	// Transfer is the transfer sample size of a round; TransferBatch the
+	// batch size of Forward calls in rounds.
+	Transfer      int
+	TransferBatch int
+	// Validation is the folder of the operator's labeled validation data
+	// (see LoadValidation); ValidationSamples the sample drawn each round.
+	Validation        string
+	ValidationSamples int
+	// Smoothing is the factor of the moving average of each peer's loss
+	// (see ScoreConfig).
+	Smoothing float64
+	// QueryPeers is how many of the best peers answer a Query by default;
+	// QueryTimeout bounds their answers.
+	QueryPeers   int
+	QueryTimeout time.Duration
+	// Clock is the scheduler's time; nil means the wall clock.
+	Clock Clock
 }
 
 // DefaultConfig returns the defaults: 7-day leaves, a revocation poll of
@@ -58,6 +87,17 @@ func DefaultConfig() Config {
 		QueryBurst:     40,
 		WatchBuffer:    256,
 		ShutdownGrace:  5 * time.Second,
+
+		RoundEvery:        60 * time.Second,
+		DistillTimeout:    30 * time.Second,
+		EvalTimeout:       10 * time.Second,
+		Transfer:          1000,
+		TransferBatch:     250,
+		Validation:        distill.FashionMNISTDir,
+		ValidationSamples: 1000,
+		Smoothing:         0.5,
+		QueryPeers:        3,
+		QueryTimeout:      5 * time.Second,
 	}
 }
 
@@ -87,6 +127,32 @@ func (c Config) Validate() error {
 	}
 	if c.WatchBuffer < 1 {
 		errs = append(errs, fmt.Errorf("watch buffer %d must be at least 1", c.WatchBuffer))
+	}
+	if c.RoundEvery < 0 {
+		errs = append(errs, fmt.Errorf("round every %v must not be negative", c.RoundEvery))
+	}
+	if c.RoundCron != "" {
+		if _, err := cron.ParseStandard(c.RoundCron); err != nil {
+			errs = append(errs, fmt.Errorf("round cron %q: %w", c.RoundCron, err))
+		}
+	}
+	if c.DistillTimeout <= 0 || c.EvalTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("distill timeout %v and eval timeout %v must be positive", c.DistillTimeout, c.EvalTimeout))
+	}
+	if c.Transfer < 1 || c.TransferBatch < 1 || c.ValidationSamples < 1 {
+		errs = append(errs, fmt.Errorf("transfer %d, transfer batch %d and validation samples %d must be positive", c.Transfer, c.TransferBatch, c.ValidationSamples))
+	}
+	if c.TransferBatch > 1024 {
+		errs = append(errs, fmt.Errorf("transfer batch %d is over the peers' batch limit of 1024", c.TransferBatch))
+	}
+	if c.Validation == "" {
+		errs = append(errs, errors.New("validation folder must be set"))
+	}
+	if !(c.Smoothing >= 0 && c.Smoothing < 1) {
+		errs = append(errs, fmt.Errorf("smoothing %v must be in [0, 1)", c.Smoothing))
+	}
+	if c.QueryPeers < 1 || c.QueryTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("query peers %d and query timeout %v must be positive", c.QueryPeers, c.QueryTimeout))
 	}
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("shutdown grace %v must not be negative", c.ShutdownGrace))

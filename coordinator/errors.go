@@ -18,6 +18,8 @@ var (
 	errProtocolVersion = errors.New("unsupported protocol version")
 	errBadAddress      = errors.New("bad advertise address")
 	errBadPage         = errors.New("bad page")
+	errBadQuery        = errors.New("bad query")
+	errNoPeerAnswered  = errors.New("no peer answered")
 )
 
 // errorCodes is the one table from domain errors to gRPC status codes. The
@@ -46,6 +48,9 @@ var errorCodes = []struct {
 	{errProtocolVersion, codes.FailedPrecondition},
 	{errBadAddress, codes.InvalidArgument},
 	{errBadPage, codes.InvalidArgument},
+	{errBadQuery, codes.InvalidArgument},
+	{errNoPeerAnswered, codes.Unavailable},
+	{errRoundRunning, codes.FailedPrecondition},
 	{errSlowWatcher, codes.ResourceExhausted},
 	{errCertExpired, codes.Unauthenticated},
 	{context.Canceled, codes.Canceled},

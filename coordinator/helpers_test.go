@@ -80,6 +80,7 @@ func (n *testNet) start(tb testing.TB, edit func(*coordinator.Config)) {
 	cfg.Home, cfg.Listen = n.home, "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(n.logs, nil))
 	cfg.EnrollRate, cfg.EnrollBurst = 1000, 1000
+	cfg.RoundEvery = 0 // tests that want rounds run them themselves
 	if edit != nil {
 		edit(&cfg)
 	}

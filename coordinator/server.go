@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -36,6 +37,8 @@ type Server struct {
 	health   *health.Server
 	stopping chan struct{}
 	wg       sync.WaitGroup
+	peers    *peerDialer
+	sched    *Scheduler // nil when no rounds are scheduled
 	// dirMu orders each directory write with its Watch event: without it a
 	// Join that committed just before a revocation could publish JOINED
 	// after the poller's REVOKED, and peers would keep a revoked peer.
@@ -84,11 +87,76 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.health = health.NewServer()
 	grpc_health_v1.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.peers = newPeerDialer(s.src, h.ca.Pool())
+	if cfg.RoundEvery > 0 || cfg.RoundCron != "" {
+		if s.sched, err = s.newScheduler(ctx); err != nil {
+			_ = h.close()
+			return nil, err
+		}
+	}
 	if s.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
 		_ = h.close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	return s, nil
+}
+
+// newScheduler loads the validation pool and builds the round scheduler.
+func (s *Server) newScheduler(ctx context.Context) (*Scheduler, error) {
+	cfg := s.cfg
+	val, public, err := LoadValidation(cfg.Validation, int(s.home.task.Classes))
+	if err != nil {
+		return nil, err
+	}
+	if public {
+		cfg.Logger.Warn("validation data is Fashion-MNIST's public test split: peers could look its labels up; give a real network a private --validation folder", "validation", cfg.Validation)
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = realClock{}
+	}
+	sched, err := NewScheduler(SchedulerConfig{
+		Store: s.home.db, Evaluator: s.peers, Clock: clock, Publish: s.Publish, Logger: cfg.Logger,
+		Validation: val, Shape: s.home.task.InputShape, Classes: int(s.home.task.Classes),
+		DistillTimeout: cfg.DistillTimeout, EvalTimeout: cfg.EvalTimeout,
+		Transfer: cfg.Transfer, TransferBatch: cfg.TransferBatch, ValidationSamples: cfg.ValidationSamples,
+		Score: ScoreConfig{Classes: int(s.home.task.Classes), Smoothing: cfg.Smoothing, DuplicateThreshold: DefaultScoreConfig(2).DuplicateThreshold, ShareScale: DefaultScoreConfig(2).ShareScale},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sched.Resume(ctx); err != nil {
+		return nil, err
+	}
+	return sched, nil
+}
+
+// schedule opens rounds every RoundEvery or on RoundCron until ctx ends.
+// Each tick runs its round in a tracked goroutine; a tick that comes while
+// a round is still running is skipped (the Scheduler logs it).
+func (s *Server) schedule(ctx context.Context) {
+	tick := func() { s.wg.Go(func() { _, _ = s.sched.Tick(ctx) }) }
+	if s.cfg.RoundCron != "" {
+		c := cron.New(cron.WithLocation(time.UTC))
+		if _, err := c.AddFunc(s.cfg.RoundCron, tick); err != nil {
+			s.cfg.Logger.Error("round cron", "err", err)
+			return
+		}
+		c.Start()
+		<-ctx.Done()
+		<-c.Stop().Done()
+		return
+	}
+	t := time.NewTicker(s.cfg.RoundEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			tick()
+		}
+	}
 }
 
 // Addr is the address the server listens on.
@@ -111,6 +179,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.wg.Go(func() { serveErr <- s.grpc.Serve(s.lis) })
 	s.wg.Go(func() { s.pollRevocations(ctx) })
 	s.wg.Go(func() { s.renewOwnCertificate(ctx) })
+	if s.sched != nil {
+		s.wg.Go(func() { s.schedule(ctx) })
+	}
 	s.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
 	s.cfg.Logger.Info("coordinator serving", "addr", s.Addr().String(), "trust_domain", s.home.net.TrustDomain, "task", s.home.task.Name)
 	var err error
@@ -124,6 +195,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cancel()
 	grpcsrv.Stop(s.grpc, s.cfg.ShutdownGrace)
 	s.wg.Wait()
+	s.peers.close()
 	s.cfg.Logger.Info("coordinator stopped")
 	return err
 }

@@ -18,8 +18,7 @@ import (
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-// service serves taonet.v1.Coordinator. GetRound, ListRounds and Query
-// answer Unimplemented until the round scheduler exists.
+// service serves taonet.v1.Coordinator.
 type service struct {
 	taonetv1.UnimplementedCoordinatorServer
 	s *Server
@@ -153,6 +152,16 @@ func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_Wa
 	for _, p := range all {
 		if err := stream.Send(directoryEvent(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, p)); err != nil {
 			return err
+		}
+	}
+	// A stream that connects mid-round learns the round's state now; the
+	// same events may follow from the subscription, and peers take them
+	// idempotently.
+	if v.s.sched != nil {
+		for _, ev := range v.s.sched.Current() {
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
 		}
 	}
 	for {

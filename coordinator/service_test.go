@@ -107,9 +107,9 @@ func TestListPeersPaged(t *testing.T) {
 			t.Fatalf("err = %v, want InvalidArgument", err)
 		}
 	})
-	t.Run("OKUnimplementedRounds", func(t *testing.T) {
-		if _, err := ops.GetRound(ctx, &taonetv1.GetRoundRequest{}); status.Code(err) != codes.Unimplemented {
-			t.Fatalf("GetRound err = %v; rounds come in a later issue", err)
+	t.Run("ErrNoRoundYet", func(t *testing.T) {
+		if _, err := ops.GetRound(ctx, &taonetv1.GetRoundRequest{}); status.Code(err) != codes.NotFound {
+			t.Fatalf("GetRound err = %v, want NotFound before any round", err)
 		}
 	})
 }
@@ -324,8 +324,8 @@ func TestQueryRateLimit(t *testing.T) {
 	t.Run("ErrPerAddress", func(t *testing.T) {
 		a, b := from(n.mustClient(t, "a"), "127.0.0.1"), from(n.mustClient(t, "b"), "127.0.0.1")
 		for i := range 2 {
-			if err := query(a); status.Code(err) != codes.Unimplemented {
-				t.Fatalf("call %d: %v, want Unimplemented (Query comes with rounds)", i, err)
+			if err := query(a); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("call %d: %v, want InvalidArgument (an empty query, but not rate-limited)", i, err)
 			}
 		}
 		if err := query(b); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "for address") {
@@ -334,10 +334,10 @@ func TestQueryRateLimit(t *testing.T) {
 	})
 	t.Run("ErrPerIdentity", func(t *testing.T) {
 		src := n.mustClient(t, "c")
-		if err := query(from(src, "127.0.0.2")); status.Code(err) != codes.Unimplemented {
+		if err := query(from(src, "127.0.0.2")); status.Code(err) != codes.InvalidArgument {
 			t.Fatal(err)
 		}
-		if err := query(from(src, "127.0.0.3")); status.Code(err) != codes.Unimplemented {
+		if err := query(from(src, "127.0.0.3")); status.Code(err) != codes.InvalidArgument {
 			t.Fatal(err)
 		}
 		if err := query(from(src, "127.0.0.4")); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "for spiffe://test.local/client/c") {

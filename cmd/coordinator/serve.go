@@ -17,16 +17,44 @@ Ledger services, gRPC health and reflection on one port, and runs the round
 scheduler. It prints the listening address once it is ready, and stops
 gracefully on SIGINT or SIGTERM.
 
-Environment: TAONET_HOME, TAONET_LISTEN.`,
-		Example: `  coordinator serve --home ./net --listen 127.0.0.1:7443`,
-		Args:    cobra.NoArgs,
+Rounds open every --round-every (or on --cron, a five-field cron expression
+in UTC; --round-every 0 and no --cron: no rounds), one at a time: peers
+distill for --distill-timeout, then the coordinator evaluates every active
+peer on a fresh sample of --validation-samples from --validation within
+--eval-timeout, scores the answers and settles the round's TAO.
+
+--validation is the operator's private labeled data: a folder with
+validation-images-idx3-ubyte.gz and validation-labels-idx1-ubyte.gz, or a
+Fashion-MNIST folder, whose test split's first half is public (a warning
+says so at start).
+
+Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
+		Example: `  coordinator serve --home ./net --listen 127.0.0.1:7443
+  coordinator serve --home ./net --round-every 20s --distill-timeout 10s --eval-timeout 5s
+  coordinator serve --home ./net --cron "*/5 * * * *" --validation /srv/private-validation`,
+		Args: cobra.NoArgs,
 	}
-	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
-	listen := cmd.Flags().String("listen", envDefault("TAONET_LISTEN", "127.0.0.1:7443"), "address to listen on")
-	lifetime := cmd.Flags().Duration("cert-lifetime", coordinator.DefaultConfig().LeafLifetime, "lifetime of issued certificates (renewed at 2/3)")
+	def := coordinator.DefaultConfig()
+	f := cmd.Flags()
+	home := f.String("home", homeDefault(), "coordinator home folder")
+	listen := f.String("listen", envDefault("TAONET_LISTEN", "127.0.0.1:7443"), "address to listen on")
+	lifetime := f.Duration("cert-lifetime", def.LeafLifetime, "lifetime of issued certificates (renewed at 2/3)")
+	every := f.Duration("round-every", def.RoundEvery, "open a round at this interval (0: only --cron)")
+	cronExpr := f.String("cron", "", "open rounds on this cron schedule (five fields, UTC) instead of --round-every")
+	distillT := f.Duration("distill-timeout", def.DistillTimeout, "length of a round's distillation phase")
+	evalT := f.Duration("eval-timeout", def.EvalTimeout, "length of a round's evaluation phase")
+	transfer := f.Int("transfer", def.Transfer, "transfer samples per round")
+	batch := f.Int("transfer-batch", def.TransferBatch, "rows per Forward batch in rounds")
+	validation := f.String("validation", envDefault("TAONET_VALIDATION", def.Validation), "folder of the private labeled validation data")
+	samples := f.Int("validation-samples", def.ValidationSamples, "validation samples drawn per round")
+	smoothing := f.Float64("smoothing", def.Smoothing, "moving-average factor of each peer's loss across rounds, in [0, 1)")
+	queryPeers := f.Int("query-peers", def.QueryPeers, "peers that answer a Query by default")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg := coordinator.DefaultConfig()
+		cfg := def
 		cfg.Home, cfg.Listen, cfg.Logger, cfg.LeafLifetime = *home, *listen, newLogger(), *lifetime
+		cfg.RoundEvery, cfg.RoundCron, cfg.DistillTimeout, cfg.EvalTimeout = *every, *cronExpr, *distillT, *evalT
+		cfg.Transfer, cfg.TransferBatch, cfg.Validation, cfg.ValidationSamples = *transfer, *batch, *validation, *samples
+		cfg.Smoothing, cfg.QueryPeers = *smoothing, *queryPeers
 		s, err := coordinator.New(cmd.Context(), cfg)
 		if err != nil {
 			return err

@@ -1,0 +1,87 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/ledger"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// peerDialer is the coordinator's client of the peers' Forward: it dials
+// each peer at its advertised address with the coordinator's certificate
+// and accepts the server only if it presents the directory entry's SPIFFE
+// ID. It keeps one connection per identity and address.
+type peerDialer struct {
+	src  *certs.Source
+	pool *x509.CertPool
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+var _ Evaluator = (*peerDialer)(nil)
+
+func newPeerDialer(src *certs.Source, pool *x509.CertPool) *peerDialer {
+	return &peerDialer{src: src, pool: pool, conns: map[string]*grpc.ClientConn{}}
+}
+
+// client returns a Peer client for e.
+func (d *peerDialer) client(e ledger.Entry) (taonetv1.PeerClient, error) {
+	key := e.Identity + " " + e.Address
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.conns[key]; ok {
+		return taonetv1.NewPeerClient(c), nil
+	}
+	id, err := certs.ParseID(e.Identity)
+	if err != nil {
+		return nil, err
+	}
+	conf := certs.MTLSClientConfig(d.src, d.pool, certs.AuthorizeID(id))
+	c, err := grpc.NewClient(e.Address, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(4<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s at %s: %w", e.Identity, e.Address, err)
+	}
+	d.conns[key] = c
+	return taonetv1.NewPeerClient(c), nil
+}
+
+// Forward sends call to peer e and waits for its whole answer.
+func (d *peerDialer) Forward(ctx context.Context, e ledger.Entry, call exchange.Call) (*exchange.Result, error) {
+	c, err := d.client(e)
+	if err != nil {
+		return nil, err
+	}
+	return exchange.Forward(ctx, c, call)
+}
+
+// forget closes the connection of an identity that left or was revoked.
+func (d *peerDialer) forget(identity string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, c := range d.conns {
+		if len(k) > len(identity) && k[:len(identity)+1] == identity+" " {
+			_ = c.Close()
+			delete(d.conns, k)
+		}
+	}
+}
+
+// close closes every connection.
+func (d *peerDialer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, c := range d.conns {
+		_ = c.Close()
+		delete(d.conns, k)
+	}
+}
