@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -129,6 +130,15 @@ func (s *Server) newScheduler(ctx context.Context) (*Scheduler, error) {
 		return nil, err
 	}
 	return sched, nil
+}
+
+// RunRound runs one round now, as a scheduled tick would (tests and
+// benchmarks); it fails when rounds are not configured or one is running.
+func (s *Server) RunRound(ctx context.Context) (*RoundReport, error) {
+	if s.sched == nil {
+		return nil, errors.New("run round: no round schedule is configured (RoundEvery or RoundCron)")
+	}
+	return s.sched.Tick(ctx)
 }
 
 // schedule opens rounds every RoundEvery or on RoundCron until ctx ends.
