@@ -12,10 +12,15 @@ type phase struct {
 	evaluating bool
 }
 
-// open records that round r is open and distilling.
+// open records that round r is open and distilling. A repeated open of
+// the current round (a Watch stream that reconnected gets the round's
+// events again) leaves its phase as it is.
 func (p *phase) open(r uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if r == p.round {
+		return
+	}
 	p.round, p.evaluating = r, false
 }
 
