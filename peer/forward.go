@@ -162,7 +162,13 @@ func (v *service) answer(ctx context.Context, stream taonetv1.Peer_ForwardServer
 		if failed != nil || ctx.Err() != nil {
 			continue // drain so the reader never blocks
 		}
-		out, err := v.model.Forward(job.x)
+		var out []float32
+		var err error
+		if cm, ok := v.model.(CallerModel); ok {
+			out, err = cm.ForwardFor(caller, job.x)
+		} else {
+			out, err = v.model.Forward(job.x)
+		}
 		if err != nil {
 			v.log.ErrorContext(ctx, "forward", "caller", caller.String(), "batch", job.batch, "err", err)
 			failed = status.Errorf(codes.Internal, "Forward: batch %d: the model failed", job.batch)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/distill/torch"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -22,6 +23,15 @@ type Model interface {
 	// respect to the logits Forward(x) returned (already clipped and scaled
 	// by the caller), and takes one optimizer step.
 	Apply(x, grad []float32) error
+}
+
+// CallerModel is a Model that answers each caller its own way. The
+// service uses ForwardFor instead of Forward when the served model has it:
+// honest peers never need it; tests use it to script a two-faced peer that
+// answers the coordinator well and its rivals with poison.
+type CallerModel interface {
+	Model
+	ForwardFor(caller certs.ID, x []float32) ([]float32, error)
 }
 
 // TorchModel serves a libtorch model (package distill/torch).
