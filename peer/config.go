@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
@@ -40,6 +41,25 @@ type Config struct {
 	Seed  uint64
 	// LR is the learning rate of the model's Adam optimizer.
 	LR float64
+	// LocalSteps is the most training steps of a round (fewer when the
+	// distill deadline comes first); Batch the private and the transfer
+	// rows of each step, and of each warmup step.
+	LocalSteps int
+	Batch      int
+	// KDMix is the share of the distillation term in a round's loss (the
+	// cross-entropy on the private batch gets 1 - KDMix), in [0, 1]; 0
+	// trains on the private shard alone and asks no teacher.
+	// KDTemperature is the distillation temperature T > 0.
+	KDMix         float64
+	KDTemperature float64
+	// HiddenChecks is how many of its own labelled private examples a
+	// student mixes among the transfer inputs it sends its teachers, to
+	// drop a teacher whose loss on them is no better than uniform
+	// guessing; 0 checks nothing.
+	HiddenChecks int
+	// WarmupEpochs is how many epochs a peer without a checkpoint trains
+	// on its own shard before it joins; 0 joins with a fresh model.
+	WarmupEpochs int
 	// ServeModel, when set, is served instead of a libtorch model built
 	// from the fields above (tests and benchmarks serve cheap models).
 	ServeModel Model
@@ -70,6 +90,12 @@ func DefaultConfig() Config {
 		Alpha:         0.5,
 		Seed:          1,
 		LR:            1e-3,
+		LocalSteps:    50,
+		Batch:         64,
+		KDMix:         0.5,
+		KDTemperature: 2,
+		HiddenChecks:  32,
+		WarmupEpochs:  1,
 		Limits:        DefaultLimits(),
 		Gradients:     DefaultGradients(),
 		Logger:        slog.Default(),
@@ -107,6 +133,9 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := c.validateRounds(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -126,4 +155,28 @@ func (c Config) Validate() error {
 		return fmt.Errorf("peer config: %w", err)
 	}
 	return nil
+}
+
+// validateRounds checks the fields of a round's training.
+func (c Config) validateRounds() error {
+	var errs []error
+	if c.LocalSteps < 1 {
+		errs = append(errs, fmt.Errorf("local steps %d must be at least 1", c.LocalSteps))
+	}
+	if c.Batch < 1 {
+		errs = append(errs, fmt.Errorf("batch %d must be at least 1", c.Batch))
+	}
+	if !(c.KDMix >= 0 && c.KDMix <= 1) {
+		errs = append(errs, fmt.Errorf("kd mix %v must be in [0, 1]", c.KDMix))
+	}
+	if !(c.KDTemperature > 0) || math.IsInf(c.KDTemperature, 0) {
+		errs = append(errs, fmt.Errorf("kd temperature %v must be positive", c.KDTemperature))
+	}
+	if c.HiddenChecks < 0 {
+		errs = append(errs, fmt.Errorf("hidden checks %d must not be negative", c.HiddenChecks))
+	}
+	if c.WarmupEpochs < 0 {
+		errs = append(errs, fmt.Errorf("warmup epochs %d must not be negative", c.WarmupEpochs))
+	}
+	return errors.Join(errs...)
 }

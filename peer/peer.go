@@ -37,6 +37,8 @@ type Peer struct {
 	advertise string
 	server    *Server
 	coord     *coordConn
+	teachers  *Teachers // this peer's connections to its teachers, closed by Run
+	rounds    rounds    // the round in progress as a student (round.go)
 	wg        sync.WaitGroup
 }
 
@@ -52,6 +54,7 @@ func New(ctx context.Context, cfg Config) (*Peer, error) {
 		return nil, err
 	}
 	p := &Peer{cfg: cfg, id: id, dir: newDirectory()}
+	p.teachers = NewTeachers(p.Dialer(), cfg.Limits)
 	if err := p.openModel(); err != nil {
 		return nil, err
 	}
@@ -97,18 +100,30 @@ func (p *Peer) Directory() []*taonetv1.PeerInfo { return p.dir.list() }
 // Run serves the Peer service, joins the directory and keeps a Watch
 // stream open (reconnecting with exponential backoff), renews the
 // certificate before it expires, and on ctx cancellation leaves the
-// directory and stops. It returns an error when the coordinator refuses
-// this peer for good (revoked, or a card the network does not accept).
+// directory and stops. A peer with a libtorch model and no checkpoint
+// first warms up on its own shard (see warmup) while already serving, and
+// only then joins; every RoundOpened starts its part of the round as a
+// student (see startRound). It returns an error when the coordinator
+// refuses this peer for good (revoked, or a card the network does not
+// accept).
 func (p *Peer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	p.rounds.mu.Lock()
+	p.rounds.ctx = ctx
+	p.rounds.mu.Unlock()
 	serveErr := make(chan error, 1)
 	p.wg.Go(func() { serveErr <- p.server.GRPC.Serve(p.lis) })
 	p.wg.Go(func() { p.renewLoop(ctx) })
 	p.server.Health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
 	p.cfg.Logger.Info("peer serving", "identity", p.ID().String(), "addr", p.Addr().String(), "advertise", p.advertise)
 	partErr := make(chan error, 1)
-	p.wg.Go(func() { partErr <- p.participate(ctx) })
+	p.wg.Go(func() {
+		if err := p.warmup(ctx); err != nil && ctx.Err() == nil {
+			p.cfg.Logger.Warn("warmup failed; joining with the model as it is", "err", err)
+		}
+		partErr <- p.participate(ctx)
+	})
 	var err error
 	select {
 	case <-ctx.Done():
@@ -121,6 +136,7 @@ func (p *Peer) Run(ctx context.Context) error {
 	p.server.Health.Shutdown()
 	grpcsrv.Stop(p.server.GRPC, p.cfg.ShutdownGrace)
 	p.wg.Wait()
+	_ = p.teachers.Close()
 	_ = p.coord.close()
 	p.closeModel()
 	return err
@@ -298,6 +314,7 @@ func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
 		p.dir.apply(ev.GetDirectoryChanged())
 	case ev.GetRoundOpened() != nil:
 		p.server.OpenRound(ev.GetRoundOpened().GetRound())
+		p.startRound(ev.GetRoundOpened())
 	case ev.GetEvaluationStarted() != nil:
 		p.server.StartEvaluation(ev.GetEvaluationStarted().GetRound())
 	case ev.GetRoundClosed() != nil:

@@ -24,7 +24,17 @@ The peer owns its libtorch model (--model, --device, --threads): restored
 from its checkpoint in --home when there is one, else fresh. It trains on its
 shard of the private pool (--shard i/n of a Dirichlet(--alpha) split drawn
 from --seed, the whole private pool without --shard) and serves Forward and
-Backward to the coordinator and to the peers of the directory.
+Backward to the coordinator and to the peers of the directory. Without a
+checkpoint it first trains --warmup-epochs epochs on its shard (serving, but
+joining only when done).
+
+In each round it distills from every other peer of the round: it sends them
+the round's transfer sample with --hidden-checks of its own labelled
+examples mixed in, drops a teacher no better than uniform guessing on
+those, trains up to --local-steps steps of batches of --batch on
+(1 - --kd-mix) * CE(private) + --kd-mix * T^2 * KL(teachers || model) at
+T = --kd-temperature, sends each teacher its gradient (mutual learning) and
+saves its checkpoint.
 
 Environment: TAONET_HOME, TAONET_COORDINATOR, TAONET_TOKEN, TAONET_CA_PIN,
 TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
@@ -51,6 +61,12 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 	gradClip := f.Float64("gradient-clip", def.Gradients.Clip, "largest L2 norm an incoming gradient keeps (per batch)")
 	gradScale := f.Float64("gradient-scale", def.Gradients.Scale, "factor on incoming gradients after clipping, in (0, 1]")
 	maxBatch := f.Int("max-batch", def.Limits.MaxBatch, "most rows a caller may send in one Forward batch")
+	localSteps := f.Int("local-steps", def.LocalSteps, "most training steps per round")
+	batch := f.Int("batch", def.Batch, "private and transfer rows per training step (rounds and warmup)")
+	kdMix := f.Float64("kd-mix", def.KDMix, "share of the distillation term in a round's loss, in [0, 1] (0: no teachers)")
+	kdTemp := f.Float64("kd-temperature", def.KDTemperature, "distillation temperature")
+	hidden := f.Int("hidden-checks", def.HiddenChecks, "own labelled examples mixed among the transfer inputs to check teachers (0: none)")
+	warmup := f.Int("warmup-epochs", def.WarmupEpochs, "epochs on the own shard before joining when there is no checkpoint (0: none)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
 		if *seed < 0 {
@@ -61,6 +77,8 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 		cfg.Device, cfg.Threads, cfg.Data, cfg.Shard, cfg.Alpha, cfg.Seed = *device, *threads, *data, *shard, *alpha, uint64(*seed)
 		cfg.Gradients = peer.Gradients{Accept: *grads, Clip: *gradClip, Scale: *gradScale}
 		cfg.Limits.MaxBatch = *maxBatch
+		cfg.LocalSteps, cfg.Batch, cfg.KDMix, cfg.KDTemperature = *localSteps, *batch, *kdMix, *kdTemp
+		cfg.HiddenChecks, cfg.WarmupEpochs = *hidden, *warmup
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		p, err := peer.New(cmd.Context(), cfg)
 		if err != nil {
