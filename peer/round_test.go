@@ -24,19 +24,6 @@ const (
 	malloryID = "spiffe://test.local/peer/mallory"
 )
 
-func init() {
-	// torch.SetNumThreads bounds libtorch's threads for the calling OS
-	// thread only: OpenBLAS (and OpenMP in other threads) still start one
-	// spinning thread per core, and several peers training and serving at
-	// once in one process then run some 30x slower on a small machine.
-	// Each test peer gets one thread, as their Threads setting says.
-	for _, v := range []string{"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} {
-		if os.Getenv(v) == "" {
-			_ = os.Setenv(v, "1")
-		}
-	}
-}
-
 // roundWindow is the distill window of the rounds that must run through.
 const roundWindow = 20 * time.Second
 

@@ -118,10 +118,27 @@ func ShimPath() string {
 	return openPath
 }
 
+// threadEnv are thread pools the libraries under libtorch size once, from
+// the environment, when they load. Unset, OpenBLAS starts a spinning
+// worker per core beside libtorch's own threads, and OpenMP sizes its pool
+// by the cores for every OS thread except the one that called
+// SetNumThreads: a peer that trains on one goroutine while it serves
+// Forward on others then runs many times slower on a small machine. So
+// they default to one thread each (SetNumThreads still sizes libtorch's
+// pool); a value the user set is kept.
+var threadEnv = []string{"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}
+
 func load() (string, error) {
 	path, err := findShim()
 	if err != nil {
 		return "", err
+	}
+	for _, v := range threadEnv {
+		if os.Getenv(v) == "" {
+			if err := os.Setenv(v, "1"); err != nil {
+				return "", fmt.Errorf("load libtorch shim: %w", err)
+			}
+		}
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
