@@ -60,6 +60,7 @@ func (n *network) start(tb testing.TB, listen string) {
 	cfg := coordinator.DefaultConfig()
 	cfg.Home, cfg.Listen, cfg.Logger = n.home, listen, slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
 	cfg.EnrollRate, cfg.EnrollBurst = 1000, 1000
+	cfg.RoundEvery = 0 // tests that want rounds run them themselves
 	if n.lifetime > 0 {
 		cfg.LeafLifetime = n.lifetime
 	}
