@@ -464,3 +464,30 @@ func TestBackwardRecordsBounded(t *testing.T) {
 		t.Fatal("a refused stream changed the teacher")
 	}
 }
+
+// TestBackwardNextRound accepts gradients for a batch a student asked
+// about before the teacher learned that the round opened, and refuses a
+// batch of a round further ahead.
+func TestBackwardNextRound(t *testing.T) {
+	p := mustPair(t, nil)
+	peer.OpenRound(p.teacher.Peer, 1)
+	call := exchange.Call{Inputs: inputs(4), Shape: []int64{1, 28, 28}, Classes: 10, Batch: 4, FirstBatch: 1, ChunkBytes: 1 << 20, Limit: 1 << 20}
+	for _, r := range []uint64{2, 3} {
+		call.Round = r
+		if _, err := exchange.Forward(tctx(t), p.client(t), call); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer.OpenRound(p.teacher.Peer, 2)
+	before := p.params(t)
+	sum, err := exchange.Backward(tctx(t), p.client(t), 2, 10, 1<<20, gradients(4, 4, 1, 0.5))
+	if err != nil || sum.GetAccepted() != 1 {
+		t.Fatalf("gradients for the round that opened late: %v, %v", sum, err)
+	}
+	if slices.Equal(before, p.params(t)) {
+		t.Fatal("accepted gradients changed nothing")
+	}
+	peer.OpenRound(p.teacher.Peer, 3)
+	_, err = exchange.Backward(tctx(t), p.client(t), 3, 10, 1<<20, gradients(4, 4, 1, 0.5))
+	mustCode(t, err, codes.FailedPrecondition, "was not answered")
+}

@@ -21,11 +21,13 @@ type recordKey struct {
 	batch  uint64
 }
 
-// records keeps, for the current round only, the inputs of every batch this
+// records keeps, for the current round, the inputs of every batch this
 // peer answered for a peer caller, so that the caller's Backward gradient
 // can be applied to exactly those inputs. Memory is bounded by maxBytes
 // (inputs beyond it are not kept, so their gradients are refused), and
-// everything is dropped when the round changes.
+// everything of earlier rounds is dropped when a round opens. Batches of
+// the next round are kept too: a student that learned of the round first
+// may ask before this peer's own RoundOpened arrives.
 type records struct {
 	maxBytes int
 
@@ -44,12 +46,16 @@ func newRecords(maxBytes int) *records {
 func (r *records) setRound(round uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if round == r.round {
+	if round <= r.round {
 		return
 	}
 	r.round = round
-	r.bytes = 0
-	r.byKey = map[recordKey][]float32{}
+	for k, x := range r.byKey {
+		if k.round < round {
+			r.bytes -= len(x) * 4
+			delete(r.byKey, k)
+		}
+	}
 	r.backward = map[string]bool{}
 }
 
@@ -66,7 +72,7 @@ func (r *records) current() uint64 {
 func (r *records) keep(caller string, round, batch uint64, x []float32) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if round == 0 || round != r.round {
+	if round == 0 || (round != r.round && round != r.round+1) {
 		return false
 	}
 	k := recordKey{caller, round, batch}
