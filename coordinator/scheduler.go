@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/taonet/taonet/distill"
@@ -385,8 +387,8 @@ func (s *Scheduler) evaluate(ctx context.Context, number uint64, x []float32, pe
 			case err == nil:
 				answers[i].Logits = &distill.Logits{Classes: s.cfg.Classes, Values: res.Logits}
 				answers[i].Order = n
-			case ctx.Err() != nil:
-				// timed out: Logits stays nil
+			case ctx.Err() != nil || unreachable(err):
+				// no answer in time (or none at all: a dead peer): timeout
 			default:
 				answers[i].Invalid = err
 				answers[i].Order = n
@@ -395,6 +397,16 @@ func (s *Scheduler) evaluate(ctx context.Context, number uint64, x []float32, pe
 	}
 	wg.Wait()
 	return answers
+}
+
+// unreachable reports an error that means no answer came, as from a peer
+// that is down, rather than a wrong answer.
+func unreachable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // remember keeps the smoothed losses and weights for the next round.
