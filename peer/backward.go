@@ -29,8 +29,14 @@ type Gradients struct {
 	Scale float64
 }
 
-// DefaultGradients accepts gradients, clipped to norm 1 and scaled by 0.5.
-func DefaultGradients() Gradients { return Gradients{Accept: true, Clip: 1, Scale: 0.5} }
+// DefaultGradients refuses incoming gradients; turned on, they are clipped
+// to norm 1 and scaled by 0.5. Off by default because that is what was
+// measured: in the five-round network of internal/e2e (three peers, tiny
+// non-IID shards), peers that applied their students' gradients ended
+// round 5 at validation losses of 0.77-3.48, those that did not at
+// 0.21-0.96. Each accepted stream is one full Adam step toward a weaker
+// student, whatever its size.
+func DefaultGradients() Gradients { return Gradients{Accept: false, Clip: 1, Scale: 0.5} }
 
 // Validate checks every field.
 func (g Gradients) Validate() error {
