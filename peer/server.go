@@ -12,6 +12,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/internal/exchange"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -52,6 +53,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	c := newCallers(cfg.Source.ID().TrustDomain, cfg.Member)
 	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits)), cfg.Limits.transportOptions()...)
 	s.GRPC = grpc.NewServer(append(opts,
+		// Tensor data moves without the protobuf copy (see exchange.Codec).
+		grpc.ForceServerCodecV2(exchange.Codec{}),
 		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger)))...)
 	taonetv1.RegisterPeerServer(s.GRPC, &service{model: cfg.Model, records: s.records, phase: s.phase,
 		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger})

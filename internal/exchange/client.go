@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/taonet/taonet/distill"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -67,7 +69,9 @@ func (c Call) check() error {
 // once, and reassembles the answers (whole or chunked, in any order). It
 // returns when every batch is answered; an answer with an unknown or
 // repeated batch id, the wrong shape or non-finite logits is an error, and
-// so is a stream that ends early. ctx bounds the whole exchange.
+// so is a stream that ends early. ctx bounds the whole exchange. The
+// stream uses Codec, and float32 logits are copied once, from the buffers
+// gRPC received them in to their place in the result (see receiver).
 func Forward(ctx context.Context, client taonetv1.PeerClient, c Call) (*Result, error) {
 	if err := c.check(); err != nil {
 		return nil, err
@@ -75,7 +79,7 @@ func Forward(ctx context.Context, client taonetv1.PeerClient, c Call) (*Result, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
-	stream, err := client.Forward(ctx)
+	stream, err := client.Forward(ctx, grpc.ForceCodecV2(Codec{}))
 	if err != nil {
 		return nil, err
 	}
@@ -86,39 +90,25 @@ func Forward(ctx context.Context, client taonetv1.PeerClient, c Call) (*Result, 
 	go func() { sendErr <- sendBatches(stream, c, rows, batches) }()
 
 	out := make([]float32, rows*c.Classes)
-	done := make([]bool, batches)
-	reader := TensorReader{Limit: c.Limit}
+	r := receiver{call: c, rows: rows, done: make([]bool, batches), reader: TensorReader{Limit: c.Limit},
+		gather: gather{out: out, classes: c.Classes, limit: c.Limit}}
+	var a answer
+	defer a.free()
 	for left := batches; left > 0; {
-		resp, err := stream.Recv()
-		if err != nil {
+		if err := stream.RecvMsg(&a); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = fmt.Errorf("stream ended with %d of %d batches unanswered", left, batches)
 			}
 			return nil, err
 		}
-		id := resp.GetBatchId()
-		i := int(id - c.FirstBatch)
-		if id < c.FirstBatch || i >= batches || done[i] {
-			return nil, fmt.Errorf("answer for batch %d, which was not asked or was answered already", id)
-		}
-		t, err := reader.Add(id, resp.GetLogits(), resp.GetChunk())
+		complete, err := r.take(&a)
+		a.free()
 		if err != nil {
-			return nil, fmt.Errorf("batch %d: %w", id, err)
+			return nil, err
 		}
-		if t == nil {
-			continue
+		if complete {
+			left--
 		}
-		l, err := distill.DecodeLogits(t, c.Classes, c.Limit)
-		if err != nil {
-			return nil, fmt.Errorf("batch %d: %w", id, err)
-		}
-		lo, hi := i*c.Batch, min((i+1)*c.Batch, rows)
-		if l.Rows() != hi-lo {
-			return nil, fmt.Errorf("batch %d: %d rows answered, %d asked", id, l.Rows(), hi-lo)
-		}
-		copy(out[lo*c.Classes:], l.Values)
-		done[i] = true
-		left--
 	}
 	if err := <-sendErr; err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
@@ -158,7 +148,7 @@ type Gradient struct {
 // Backward sends grads for round to client's Backward, chunking large ones,
 // and returns the peer's summary.
 func Backward(ctx context.Context, client taonetv1.PeerClient, round uint64, classes, chunkBytes int, grads []Gradient) (*taonetv1.BackwardSummary, error) {
-	stream, err := client.Backward(ctx)
+	stream, err := client.Backward(ctx, grpc.ForceCodecV2(Codec{}))
 	if err != nil {
 		return nil, err
 	}
