@@ -31,12 +31,23 @@ func (l Logits) Check() error {
 	if len(l.Values) == 0 || len(l.Values)%l.Classes != 0 {
 		return fmt.Errorf("logits: %d values are not whole rows of %d classes", len(l.Values), l.Classes)
 	}
-	for i, v := range l.Values {
-		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("logits: row %d class %d: %w (%v)", i/l.Classes, i%l.Classes, ErrNotFinite, v)
-		}
+	if i := firstNotFinite(l.Values); i >= 0 {
+		return fmt.Errorf("logits: row %d class %d: %w (%v)", i/l.Classes, i%l.Classes, ErrNotFinite, l.Values[i])
 	}
 	return nil
+}
+
+// firstNotFinite is the index of the first NaN or infinite value of v, or
+// -1. It tests the exponent bits (all ones for NaN and infinities), which
+// is several times faster than converting every value: servers run it on
+// every answer they send.
+func firstNotFinite(v []float32) int {
+	for i, f := range v {
+		if math.Float32bits(f)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
 }
 
 // row writes row r as float64 divided by temperature t into dst. A

@@ -22,7 +22,7 @@ func TopKFromLogits(l Logits, k int) (*taonetv1.TopK, error) {
 // TopKFromLogitsAs keeps, per row, the k largest log-probabilities of l and
 // their classes, in descending order (ties by lower class), with values in
 // dtype dt (float32, float16 or bfloat16, rounded to nearest even) and
-// int64 indices. A log-probability below the most negative finite value of
+// int32 indices. A log-probability below the most negative finite value of
 // dt is sent as that value rather than as -Inf: its probability, exp of
 // either, is 0 in float64 all the same. Errors: those of LogSoftmax, k not
 // in [1, classes], and a dt that is not a float dtype (ErrBadTensor).
@@ -37,7 +37,7 @@ func TopKFromLogitsAs(l Logits, k int, dt taonetv1.DataType) (*taonetv1.TopK, er
 	lowest := -maxFinite(dt)
 	rows := l.Rows()
 	vals := make([]float32, 0, rows*k)
-	idx := make([]int64, 0, rows*k)
+	idx := make([]int32, 0, rows*k)
 	buf := make([]int, 0, k)
 	if k > insertionMaxK {
 		buf = make([]int, 0, l.Classes)
@@ -46,7 +46,7 @@ func TopKFromLogitsAs(l Logits, k int, dt taonetv1.DataType) (*taonetv1.TopK, er
 		row := lp[r*l.Classes : (r+1)*l.Classes]
 		for _, c := range topK(row, k, buf) {
 			vals = append(vals, float32(max(row[c], lowest)))
-			idx = append(idx, int64(c))
+			idx = append(idx, int32(c))
 		}
 	}
 	shape := []int64{int64(rows), int64(k)}
@@ -54,7 +54,7 @@ func TopKFromLogitsAs(l Logits, k int, dt taonetv1.DataType) (*taonetv1.TopK, er
 	if err != nil {
 		return nil, fmt.Errorf("top-k values: %w", err)
 	}
-	it, err := EncodeInt64(shape, idx)
+	it, err := EncodeInt32(shape, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func TopKProbs(tk *taonetv1.TopK, limit uint64) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("top-k values: %w", err)
 	}
-	idx, err := DecodeInt64(tk.GetIndices(), limit)
+	idx, err := decodeIndices(tk.GetIndices(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("top-k indices: %w", err)
 	}
@@ -221,6 +221,23 @@ func TopKProbs(tk *taonetv1.TopK, limit uint64) ([]float64, error) {
 		for _, c := range rowIdx {
 			seen[c] = false
 		}
+	}
+	return out, nil
+}
+
+// decodeIndices reads top-k class indices, sent as int32 (what
+// TopKFromLogitsAs sends: 4 bytes an entry) or int64.
+func decodeIndices(t *taonetv1.Tensor, limit uint64) ([]int64, error) {
+	if t.GetDtype() != taonetv1.DataType_DATA_TYPE_INT32 {
+		return DecodeInt64(t, limit)
+	}
+	v, err := DecodeInt32(t, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
 	}
 	return out, nil
 }

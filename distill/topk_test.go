@@ -2,6 +2,7 @@ package distill_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -26,7 +27,7 @@ func TestTopK(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("OK", func(t *testing.T) {
-		idx, _ := distill.DecodeInt64(tk.Indices, limit)
+		idx, _ := indices(tk, limit)
 		if want := []int64{1, 3, 0, 1}; !slices.Equal(idx, want) {
 			t.Fatalf("indices %v, want %v", idx, want)
 		}
@@ -107,7 +108,7 @@ func TestTopKFromLogitsAs(t *testing.T) {
 			if tk.Values.Dtype != dt || tk.Vocab != 5 || tk.K != 3 || !slices.Equal(tk.Values.Shape, []int64{2, 3}) {
 				t.Fatalf("%v %d %d %v", tk.Values.Dtype, tk.Vocab, tk.K, tk.Values.Shape)
 			}
-			idx, _ := distill.DecodeInt64(tk.Indices, limit)
+			idx, _ := indices(tk, limit)
 			if want := []int64{1, 3, 2, 0, 1, 2}; !slices.Equal(idx, want) {
 				t.Fatalf("indices %v, want %v", idx, want)
 			}
@@ -175,7 +176,7 @@ func TestTopKSelection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		idx, _ := distill.DecodeInt64(tk.Indices, limit)
+		idx, _ := indices(tk, limit)
 		for r := range l.Rows() {
 			order := make([]int64, classes)
 			for c := range order {
@@ -330,7 +331,7 @@ func TestTopKProbsErrors(t *testing.T) {
 	vals, _ := distill.EncodeFloats(taonetv1.DataType_DATA_TYPE_BFLOAT16, []int64{2, 2}, []float32{-1, -2, -1, -2})
 	idx, _ := distill.EncodeInt64([]int64{2, 2}, []int64{0, 1, 1, 0})
 	idx3, _ := distill.EncodeInt64([]int64{3}, []int64{0, 1, 2})
-	idx32, _ := distill.EncodeInt32([]int64{2, 2}, []int32{0, 1, 1, 0})
+	idxF, _ := distill.EncodeFloats(taonetv1.DataType_DATA_TYPE_FLOAT32, []int64{2, 2}, []float32{0, 1, 1, 0})
 	vals3, _ := distill.EncodeFloats(taonetv1.DataType_DATA_TYPE_FLOAT16, []int64{3}, []float32{-1, -2, -3})
 	t.Run("OK", func(t *testing.T) {
 		p, err := distill.TopKProbs(&taonetv1.TopK{Vocab: 3, K: 2, Values: vals, Indices: idx}, limit)
@@ -345,7 +346,7 @@ func TestTopKProbsErrors(t *testing.T) {
 		limit      uint64
 	}{
 		{"ErrNil", "k 0", nil, limit},
-		{"ErrIndicesDType", "top-k indices", &taonetv1.TopK{Vocab: 3, K: 2, Values: vals, Indices: idx32}, limit},
+		{"ErrIndicesDType", "top-k indices", &taonetv1.TopK{Vocab: 3, K: 2, Values: vals, Indices: idxF}, limit},
 		{"ErrValuesMissing", "top-k values", &taonetv1.TopK{Vocab: 3, K: 2, Indices: idx}, limit},
 		{"ErrCounts", "4 values and 3 indices", &taonetv1.TopK{Vocab: 3, K: 2, Values: vals, Indices: idx3}, limit},
 		{"ErrWholeRows", "3 values and 3 indices for k 2", &taonetv1.TopK{Vocab: 3, K: 2, Values: vals3, Indices: idx3}, limit},
@@ -358,4 +359,17 @@ func TestTopKProbsErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// indices reads the int32 class indices TopKFromLogitsAs sends, as int64.
+func indices(tk *taonetv1.TopK, limit uint64) ([]int64, error) {
+	if tk.GetIndices().GetDtype() != taonetv1.DataType_DATA_TYPE_INT32 {
+		return nil, fmt.Errorf("indices are %v, want int32", tk.GetIndices().GetDtype())
+	}
+	v, err := distill.DecodeInt32(tk.GetIndices(), limit)
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out, err
 }

@@ -161,9 +161,11 @@ type TopK struct {
 	Vocab uint32 `protobuf:"varint,1,opt,name=vocab,proto3" json:"vocab,omitempty"`
 	// k is the number of entries kept per row (k <= vocab).
 	K uint32 `protobuf:"varint,2,opt,name=k,proto3" json:"k,omitempty"`
-	// values is a float32 tensor [rows, k] of log-probabilities, descending.
+	// values is a float32, float16 or bfloat16 tensor [rows, k] of
+	// log-probabilities, descending.
 	Values *Tensor `protobuf:"bytes,3,opt,name=values,proto3" json:"values,omitempty"`
-	// indices is an int64 tensor [rows, k] of class indices in [0, vocab).
+	// indices is an int32 tensor [rows, k] of class indices in [0, vocab)
+	// (receivers also accept int64).
 	Indices       *Tensor `protobuf:"bytes,4,opt,name=indices,proto3" json:"indices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
