@@ -20,7 +20,7 @@ func open(rs []*taonetv1.Round) *taonetv1.Round {
 	return nil
 }
 
-func status(r *taonetv1.Round, name string) taonetv1.EvaluationStatus {
+func statusOf(r *taonetv1.Round, name string) taonetv1.EvaluationStatus {
 	if e := evaluation(r, name); e != nil {
 		return e.GetStatus()
 	}
@@ -38,7 +38,7 @@ func TestPeerKilledMidRound(t *testing.T) {
 	scored := taonetv1.EvaluationStatus_EVALUATION_STATUS_SCORED
 	n.waitRounds(t, 60*time.Second, "a round with both peers scored", func(rs []*taonetv1.Round) bool {
 		for _, r := range rs {
-			if status(r, "alice") == scored && status(r, "bob") == scored {
+			if statusOf(r, "alice") == scored && statusOf(r, "bob") == scored {
 				return true
 			}
 		}
@@ -71,7 +71,7 @@ func TestPeerKilledMidRound(t *testing.T) {
 	n.join(t, "bob", "mlp", "1/2") // no token: the stored certificate
 	rs = n.waitRounds(t, 40*time.Second, "bob scores again", func(rs []*taonetv1.Round) bool {
 		last := rs[len(rs)-1]
-		return last.GetNumber() > killed && status(last, "bob") == scored
+		return last.GetNumber() > killed && statusOf(last, "bob") == scored
 	})
 	t.Logf("rounds:%s", summary(rs))
 }
