@@ -39,16 +39,28 @@ type network struct {
 	addr     string
 	pin      string
 	lifetime time.Duration
+	edit     func(*coordinator.Config) // applied last at every start; nil for none
 	stop     func()
 }
 
 func mustCoordinator(tb testing.TB, lifetime time.Duration) *network {
 	tb.Helper()
+	return mustCoordinatorWith(tb, lifetime, "", nil)
+}
+
+// mustCoordinatorWith is mustCoordinator on data (a new tiny data set when
+// empty) with edit applied to the configuration after the tests' defaults,
+// at every start: a test that wants scheduled rounds sets RoundEvery there.
+func mustCoordinatorWith(tb testing.TB, lifetime time.Duration, data string, edit func(*coordinator.Config)) *network {
+	tb.Helper()
 	home := filepath.Join(tb.TempDir(), "net")
 	if err := coordinator.Init(context.Background(), coordinator.InitConfig{Home: home, TrustDomain: testTD, Hosts: []string{"127.0.0.1"}, Task: "fmnist"}); err != nil {
 		tb.Fatal(err)
 	}
-	n := &network{home: home, lifetime: lifetime, data: testdata.TinyFashion(tb, 300, 60)}
+	if data == "" {
+		data = testdata.TinyFashion(tb, 300, 60)
+	}
+	n := &network{home: home, lifetime: lifetime, data: data, edit: edit}
 	n.start(tb, "127.0.0.1:0")
 	return n
 }
@@ -63,6 +75,9 @@ func (n *network) start(tb testing.TB, listen string) {
 	cfg.RoundEvery = 0 // tests that want rounds run them themselves
 	if n.lifetime > 0 {
 		cfg.LeafLifetime = n.lifetime
+	}
+	if n.edit != nil {
+		n.edit(&cfg)
 	}
 	s, err := coordinator.New(ctx, cfg)
 	if err != nil {
