@@ -14,6 +14,11 @@ import (
 	"github.com/taonet/taonet/ledger"
 )
 
+// uniformMargin is how far below ln(Classes) a loss must be to count as
+// better than uniform guessing (float rounding puts uniform answers a hair
+// below it).
+const uniformMargin = 1e-6
+
 // maxShareScale keeps every share an exact float64 product and far below
 // the ledger's limit of MaxInt64 shares per evaluation.
 const maxShareScale = 1 << 53
@@ -117,7 +122,8 @@ type Result struct {
 //
 // Weights: with u = ln(Classes) and s a scored peer's new smoothed loss,
 // the peer's raw weight is (u - s)^2 when s < u and this round's loss is
-// below u, and 0 otherwise; weights are the raw weights divided by their
+// below u (both by at least 1e-6, so that uniform guessing with rounding
+// errors earns nothing), and 0 otherwise; weights are the raw weights divided by their
 // sum (all 0 when the sum is 0). The square is zero at uniform guessing,
 // so nothing jumps at the boundary, and it strictly decreases in the loss
 // below it, favouring better models more than a linear margin would, with
@@ -268,10 +274,14 @@ func nearIdentical(a, b []float64, threshold float64) bool {
 // result does not depend on the order of answers.
 func assignWeights(cfg ScoreConfig, results []Result) {
 	uniform := math.Log(float64(cfg.Classes))
+	// Uniform guessing, all logits equal, averages ln(Classes) less a
+	// rounding error of about 1e-14 over a few hundred rows; the margin
+	// keeps it from earning a share.
+	eligible := uniform - uniformMargin
 	raw := make([]float64, len(results))
 	byID := make([]int, 0, len(results))
 	for i, r := range results {
-		if r.Status != ledger.EvalScored || r.Loss >= uniform || r.Smoothed >= uniform {
+		if r.Status != ledger.EvalScored || r.Loss >= eligible || r.Smoothed >= eligible {
 			continue
 		}
 		d := uniform - r.Smoothed

@@ -87,13 +87,7 @@ func TestAdversaries(t *testing.T) {
 	t.Run("OKHonestNotDraggedDownByGradients", func(t *testing.T) {
 		if attacked.honestLoss > base.honestLoss+advTolerance {
 			logReports(t, attacked)
-			// A known defect of Backward (peer/backward.go), reported to
-			// the lead: each batch is clipped to norm Gradients.Clip (1)
-			// and scaled, far above an honest student's gradients, and a
-			// stream's batches are summed into one optimizer step, so one
-			// peer steers an honest model against its labels. Make this
-			// t.Fatalf once Backward bounds a caller's influence.
-			t.Skipf("KNOWN DEFECT: honest mean loss %.4f under clipped sign-flipped gradients, %.4f without adversaries", attacked.honestLoss, base.honestLoss)
+			t.Fatalf("honest mean loss %.4f under clipped sign-flipped gradients, %.4f without adversaries: worse by more than %.2f", attacked.honestLoss, base.honestLoss, advTolerance)
 		}
 	})
 	t.Run("Served", func(t *testing.T) { mustEarnNothing(t, served) })

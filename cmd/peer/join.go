@@ -58,7 +58,7 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 	alpha := f.Float64("alpha", def.Alpha, "Dirichlet label-skew concentration for --shard")
 	seed := f.Int64("seed", int64(def.Seed), "seed of the shard split and of the model's initial weights")
 	grads := f.Bool("accept-gradients", def.Gradients.Accept, "apply other peers' gradients sent through Backward")
-	gradClip := f.Float64("gradient-clip", def.Gradients.Clip, "largest L2 norm an incoming gradient keeps (per batch)")
+	gradClip := f.Float64("gradient-clip", def.Gradients.Clip, "largest L2 norm an incoming gradient keeps (per batch; a whole stream keeps clip*scale)")
 	gradScale := f.Float64("gradient-scale", def.Gradients.Scale, "factor on incoming gradients after clipping, in (0, 1]")
 	maxBatch := f.Int("max-batch", def.Limits.MaxBatch, "most rows a caller may send in one Forward batch")
 	localSteps := f.Int("local-steps", def.LocalSteps, "most training steps per round")
