@@ -17,7 +17,7 @@ GRPCURL_VERSION            := v1.9.3
 APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-transport bench-torch gpu-carry
+.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-rounds bench-transport bench-torch gpu-carry
 
 all: build
 
@@ -100,6 +100,11 @@ demo: deps build
 ## bench-ledger: settlement beside raw inserts (writes results/bench-ledger.json)
 bench-ledger: deps-go
 	bash scripts/bench-ledger.sh
+
+## bench-rounds: coordinator round overhead at 10, 100 and 500 peers, memory
+## after 200 rounds (writes results/bench-rounds.json; about half an hour)
+bench-rounds: deps-go
+	bash scripts/bench-rounds.sh
 
 ## bench-transport: streaming Forward beside a raw TLS 1.3 socket and unary
 ## calls, top-k bytes beside logits (writes results/bench-transport.json)
