@@ -24,7 +24,7 @@ type hub struct {
 // watcher is one open Watch stream.
 type watcher struct {
 	identity string
-	events   chan *taonetv1.WatchResponse
+	events   chan *event
 	cut      context.CancelCauseFunc
 }
 
@@ -34,7 +34,7 @@ func newHub(buffer int) *hub {
 
 // subscribe registers a watcher for identity; cut ends its stream.
 func (h *hub) subscribe(identity string, cut context.CancelCauseFunc) *watcher {
-	w := &watcher{identity: identity, events: make(chan *taonetv1.WatchResponse, h.buffer), cut: cut}
+	w := &watcher{identity: identity, events: make(chan *event, h.buffer), cut: cut}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[w] = struct{}{}
@@ -48,8 +48,9 @@ func (h *hub) unsubscribe(w *watcher) {
 	delete(h.subs, w)
 }
 
-// publish queues ev for every watcher.
-func (h *hub) publish(ev *taonetv1.WatchResponse) {
+// publish queues ev, encoded once, for every watcher.
+func (h *hub) publish(msg *taonetv1.WatchResponse) {
+	ev := newEvent(msg)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.subs {

@@ -144,14 +144,15 @@ func Score(cfg ScoreConfig, labels []int64, answers []Answer, previous map[strin
 		}
 	}
 	results := make([]Result, len(answers))
+	lps := make([][]float64, len(answers))
 	for i, a := range answers {
-		results[i] = judge(cfg.Classes, labels, a)
+		results[i], lps[i] = judge(cfg.Classes, labels, a)
 		results[i].Smoothed = math.NaN()
 		if prev, ok := previous[a.Identity]; ok && prev >= 0 && !math.IsInf(prev, 0) {
 			results[i].Smoothed = prev
 		}
 	}
-	markDuplicates(cfg.DuplicateThreshold, answers, results)
+	markDuplicates(cfg.DuplicateThreshold, answers, lps, results)
 	for i := range results {
 		r := &results[i]
 		if r.Status != ledger.EvalScored {
@@ -168,27 +169,37 @@ func Score(cfg ScoreConfig, labels []int64, answers []Answer, previous map[strin
 }
 
 // judge scores one answer on its own, leaving Smoothed and duplicates to
-// Score.
-func judge(classes int, labels []int64, a Answer) Result {
+// Score. It also returns the answer's log-probabilities (nil unless
+// scored), which the duplicate check reuses: computing them is most of
+// Score's time.
+func judge(classes int, labels []int64, a Answer) (Result, []float64) {
 	r := Result{Identity: a.Identity, Status: ledger.EvalInvalid}
 	switch {
 	case a.Invalid != nil:
-		return r
+		return r, nil
 	case a.Logits == nil:
 		r.Status = ledger.EvalTimeout
-		return r
-	case a.Logits.Classes != classes:
-		return r
+		return r, nil
+	case a.Logits.Classes != classes || a.Logits.Rows() != len(labels) || len(a.Logits.Values)%classes != 0:
+		return r, nil
 	}
-	loss, err := distill.CrossEntropy(*a.Logits, labels)
-	if err != nil || math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return r
+	lp, err := distill.LogSoftmax(*a.Logits, 1)
+	if err != nil {
+		return r, nil
+	}
+	loss := 0.0
+	for row, y := range labels {
+		loss -= lp[row*classes+int(y)]
+	}
+	loss /= float64(len(labels))
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return r, nil
 	}
 	acc, err := distill.Accuracy(*a.Logits, labels)
 	if err != nil {
-		return r
+		return r, nil
 	}
-	return Result{Identity: a.Identity, Loss: loss, Accuracy: acc, Status: ledger.EvalScored}
+	return Result{Identity: a.Identity, Loss: loss, Accuracy: acc, Status: ledger.EvalScored}, lp
 }
 
 // markDuplicates turns into duplicates the scored answers that are within
@@ -203,9 +214,8 @@ func judge(classes int, labels []int64, a Answer) Result {
 // by less than the threshold between near-identical answers (the mean of
 // differences is at most their maximum); an answer is compared in full
 // only with kept answers whose signature lies within the threshold of its
-// own, and a full comparison stops at the first entry that differs. Only
-// kept answers' log-probabilities stay in memory.
-func markDuplicates(threshold float64, answers []Answer, results []Result) {
+// own, and a full comparison stops at the first entry that differs.
+func markDuplicates(threshold float64, answers []Answer, lps [][]float64, results []Result) {
 	if threshold == 0 {
 		return
 	}
@@ -224,11 +234,7 @@ func markDuplicates(threshold float64, answers []Answer, results []Result) {
 	}
 	var byFirst []kept // sorted by sig
 	for _, i := range order {
-		lp, err := distill.LogSoftmax(*answers[i].Logits, 1)
-		if err != nil { // unreachable: judge accepted these logits
-			results[i].Loss, results[i].Accuracy, results[i].Status = 0, 0, ledger.EvalInvalid
-			continue
-		}
+		lp := lps[i]
 		sig := 0.0
 		for _, v := range lp {
 			sig += v

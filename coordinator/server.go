@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	tlsConf := certs.EnrollServerConfig(s.src, h.ca.Pool(),
 		certs.AuthorizeNotRevoked(s.revoked, certs.AuthorizeMemberOf(h.net.TrustDomain)))
-	opts := append(s.serverOptions(), grpc.Creds(grpcid.ServerCredentials(tlsConf, cfg.Logger)))
+	opts := append(s.serverOptions(), grpc.Creds(grpcid.ServerCredentials(tlsConf, cfg.Logger)), grpc.ForceServerCodecV2(codec{}))
 	s.grpc = grpc.NewServer(opts...)
 	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
 	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity))

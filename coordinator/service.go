@@ -171,7 +171,7 @@ func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_Wa
 		case <-v.s.stopping:
 			return status.Error(codes.Unavailable, "coordinator shutting down")
 		case ev := <-w.events:
-			if err := stream.Send(ev); err != nil {
+			if err := stream.SendMsg(ev); err != nil {
 				return err
 			}
 		}
