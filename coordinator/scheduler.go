@@ -374,13 +374,20 @@ func (s *Scheduler) evaluate(ctx context.Context, number uint64, x []float32, pe
 		}
 	}()
 	answers := make([]Answer, len(peers))
+	// The inputs are encoded once for every peer.
+	call, err := exchange.Call{Round: number, Inputs: x, Shape: s.cfg.Shape, Classes: s.cfg.Classes,
+		Batch: s.cfg.TransferBatch, FirstBatch: 1, ChunkBytes: 1 << 20, Limit: 64 << 20}.Prepared()
+	if err != nil {
+		for i, p := range peers {
+			answers[i] = Answer{Identity: p.Identity, Invalid: err}
+		}
+		return answers
+	}
 	var order atomic.Int64
 	var wg sync.WaitGroup
 	for i, p := range peers {
 		answers[i] = Answer{Identity: p.Identity}
 		wg.Go(func() {
-			call := exchange.Call{Round: number, Inputs: x, Shape: s.cfg.Shape, Classes: s.cfg.Classes,
-				Batch: s.cfg.TransferBatch, FirstBatch: 1, ChunkBytes: 1 << 20, Limit: 64 << 20}
 			res, err := s.cfg.Evaluator.Forward(ctx, p, call)
 			n := int(order.Add(1))
 			switch {

@@ -66,6 +66,9 @@ func (t *Teachers) Forward(ctx context.Context, peers []*taonetv1.PeerInfo, call
 		call.Limit = t.limits.MaxTensorBytes
 	}
 	out := make([]TeacherAnswer, len(peers))
+	if prepared, err := call.Prepared(); err == nil {
+		call = prepared // encoded once for every teacher
+	}
 	var wg sync.WaitGroup
 	for i, info := range peers {
 		out[i].Identity = info.GetIdentity()

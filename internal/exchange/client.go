@@ -34,6 +34,32 @@ type Call struct {
 	// answer tensor accepted.
 	ChunkBytes int
 	Limit      uint64
+
+	// encoded holds the batches' wire tensors, made once by Prepared for a
+	// call sent to many peers.
+	encoded []*taonetv1.Tensor
+}
+
+// Prepared returns c with its batches encoded once, so that sending it to
+// many peers (a student's teachers, the coordinator's evaluation) does not
+// encode the same inputs for every one. The encoded tensors are only read
+// by the sends, so one prepared call may be sent on many streams at once.
+func (c Call) Prepared() (Call, error) {
+	if err := c.check(); err != nil {
+		return c, err
+	}
+	f := c.features()
+	rows := len(c.Inputs) / f
+	c.encoded = nil
+	for lo := 0; lo < rows; lo += c.Batch {
+		hi := min(lo+c.Batch, rows)
+		t, err := distill.EncodeFloats(taonetv1.DataType_DATA_TYPE_FLOAT32, append([]int64{int64(hi - lo)}, c.Shape...), c.Inputs[lo*f:hi*f])
+		if err != nil {
+			return c, err
+		}
+		c.encoded = append(c.encoded, t)
+	}
+	return c, nil
 }
 
 // Result is one peer's full answer to a Call.
@@ -120,14 +146,19 @@ func Forward(ctx context.Context, client taonetv1.PeerClient, c Call) (*Result, 
 func sendBatches(stream taonetv1.Peer_ForwardClient, c Call, rows, batches int) error {
 	f := c.features()
 	for i := range batches {
-		lo, hi := i*c.Batch, min((i+1)*c.Batch, rows)
-		shape := append([]int64{int64(hi - lo)}, c.Shape...)
-		t, err := distill.EncodeFloats(taonetv1.DataType_DATA_TYPE_FLOAT32, shape, c.Inputs[lo*f:hi*f])
-		if err != nil {
-			return err
+		var t *taonetv1.Tensor
+		if len(c.encoded) == batches {
+			t = c.encoded[i]
+		} else {
+			lo, hi := i*c.Batch, min((i+1)*c.Batch, rows)
+			shape := append([]int64{int64(hi - lo)}, c.Shape...)
+			var err error
+			if t, err = distill.EncodeFloats(taonetv1.DataType_DATA_TYPE_FLOAT32, shape, c.Inputs[lo*f:hi*f]); err != nil {
+				return err
+			}
 		}
 		id := c.FirstBatch + uint64(i)
-		err = SendTensor(t, c.ChunkBytes, func(t *taonetv1.Tensor, ch *taonetv1.Chunk) error {
+		err := SendTensor(t, c.ChunkBytes, func(t *taonetv1.Tensor, ch *taonetv1.Chunk) error {
 			return stream.Send(&taonetv1.ForwardRequest{BatchId: id, Round: c.Round, Inputs: t, Chunk: ch, OutputDtype: c.Dtype})
 		})
 		if err != nil {
