@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
 	"github.com/taonet/taonet/internal/grpcsrv"
+	"github.com/taonet/taonet/internal/homelock"
 	"github.com/taonet/taonet/ledger"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -39,6 +42,7 @@ type Server struct {
 	stopping chan struct{}
 	wg       sync.WaitGroup
 	peers    *peerDialer
+	lock     *homelock.Lock
 	sched    *Scheduler // nil when no rounds are scheduled
 	// dirMu orders each directory write with its Watch event: without it a
 	// Join that committed just before a revocation could publish JOINED
@@ -49,17 +53,38 @@ type Server struct {
 // New opens cfg.Home (made by Init), loads the CA and the coordinator's
 // certificate (renewing it if due), loads the revocations and listens on
 // cfg.Listen. Nothing is served until Run.
+//
+// The server holds the home's exclusive lock (internal/homelock) from New
+// until Run returns: a second coordinator on the same home is refused.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(cfg.Home, DatabaseFile)); err != nil {
+		return nil, fmt.Errorf("open home %s: %w (run coordinator init first)", cfg.Home, err)
+	}
+	lock, err := homelock.Acquire(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newServer(ctx, cfg)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// newServer is New under the home's lock.
+func newServer(ctx context.Context, cfg Config) (*Server, error) {
 	h, err := openHome(ctx, cfg.Home)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		cfg: cfg, home: h, revoked: certs.NewRevocations(),
-		hub: newHub(cfg.WatchBuffer), streams: newStreams(), limits: newLimits(cfg),
+		hub: newHub(cfg.WatchBuffer, cfg.MaxWatches), streams: newStreams(), limits: newLimits(cfg),
 		stopping: make(chan struct{}),
 	}
 	// A round left open by a coordinator that died mid-round is never paid:
@@ -86,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
 	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity))
 	s.health = health.NewServer()
-	grpc_health_v1.RegisterHealthServer(s.grpc, s.health)
+	grpc_health_v1.RegisterHealthServer(s.grpc, newBoundedHealth(s.health, cfg.MaxHealthWatches))
 	reflection.Register(s.grpc)
 	s.peers = newPeerDialer(s.src, h.ca.Pool())
 	if cfg.RoundEvery > 0 || cfg.RoundCron != "" {
@@ -95,10 +120,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if s.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
 		_ = h.close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	s.lis = grpcsrv.LimitListener(lis, grpcsrv.ConnLimits{PerHost: cfg.MaxConnsPerHost, Total: cfg.MaxConns, Refused: grpcsrv.LogRefused(cfg.Logger)})
 	return s, nil
 }
 
@@ -182,6 +209,7 @@ func (s *Server) TrustDomain() string { return s.home.net.TrustDomain }
 // Stop after Config.ShutdownGrace), waits for every goroutine it started
 // and closes the database.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.lock.Release()
 	defer s.home.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

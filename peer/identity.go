@@ -23,6 +23,11 @@ const (
 	CAFile   = "ca.pem"
 )
 
+// ErrHomeEnrolled is returned when a token is given for a home that is
+// already enrolled: running on as the home's identity would ignore the
+// token's, and its Leave would take the other identity out.
+var ErrHomeEnrolled = errors.New("home is already enrolled")
+
 // ErrNotEnrolled is returned when the home has no certificate and no token
 // was given.
 var ErrNotEnrolled = errors.New("not enrolled: pass --token and --ca-pin from 'coordinator token create'")
@@ -40,6 +45,8 @@ type identity struct {
 func loadOrEnroll(ctx context.Context, cfg Config) (*identity, error) {
 	_, err := os.Stat(filepath.Join(cfg.Home, CertFile))
 	switch {
+	case err == nil && cfg.Token != "":
+		return nil, fmt.Errorf("%w: %s already holds a certificate; a token is only for a new home (restart without --token, or use another --home)", ErrHomeEnrolled, cfg.Home)
 	case err == nil:
 		return loadIdentity(cfg.Home)
 	case !errors.Is(err, fs.ErrNotExist):

@@ -16,6 +16,7 @@ import (
 	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/distill/torch"
 	"github.com/taonet/taonet/internal/grpcsrv"
+	"github.com/taonet/taonet/internal/homelock"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -38,6 +39,7 @@ type Peer struct {
 	server    *Server
 	coord     *coordConn
 	teachers  *Teachers // this peer's connections to its teachers, closed by Run
+	lock      *homelock.Lock
 	rounds    rounds    // the round in progress as a student (round.go)
 	wg        sync.WaitGroup
 }
@@ -45,10 +47,28 @@ type Peer struct {
 // New enrolls on the first run (token and CA pin) or reuses the stored
 // certificate, listens on cfg.Listen and prepares the coordinator
 // connection. Nothing is served until Run.
+//
+// The peer holds its home's exclusive lock (internal/homelock) from New
+// until Run returns: a second peer on the same home is refused.
 func New(ctx context.Context, cfg Config) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	lock, err := homelock.Acquire(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPeer(ctx, cfg)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	p.lock = lock
+	return p, nil
+}
+
+// newPeer is New under the home's lock.
+func newPeer(ctx context.Context, cfg Config) (*Peer, error) {
 	id, err := loadOrEnroll(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -139,6 +159,7 @@ func (p *Peer) Run(ctx context.Context) error {
 	_ = p.teachers.Close()
 	_ = p.coord.close()
 	p.closeModel()
+	p.lock.Release()
 	return err
 }
 

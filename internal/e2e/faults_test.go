@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,43 @@ func TestCoordinatorKilledMidRound(t *testing.T) {
 	out, err := exec.Command(filepath.Join(bin, "coordinator"), "ledger", "verify", "--home", n.home).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ok") {
 		t.Fatalf("ledger verify: %v\n%s", err, out)
+	}
+}
+
+// TestHomeMistakes: a second coordinator or peer on a home in use stops
+// with a clear error (the first keeps running), and a token for another
+// name on an enrolled home is refused instead of running as the home's
+// identity.
+func TestHomeMistakes(t *testing.T) {
+	n := mustNet(t)
+	alice := n.join(t, "alice", "mlp", "0/2")
+	alice.grep(t, `serving on`, 30*time.Second)
+	fails := func(t *testing.T, want string, name string, args ...string) {
+		t.Helper()
+		// A command that wrongly starts is killed after 20s, and fails the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, filepath.Join(bin, name), args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("%s %v: %v\n%s\nwant a failure saying %q", name, args, err, out, want)
+		}
+	}
+	t.Run("ErrSecondCoordinator", func(t *testing.T) {
+		fails(t, "in use by another process", "coordinator", append(n.serveArgs, "--listen", "127.0.0.1:0")...)
+	})
+	t.Run("ErrSecondPeer", func(t *testing.T) {
+		fails(t, "in use by another process", "peer", "join", "--coordinator", n.addr, "--home", filepath.Join(n.dir, "alice"),
+			"--listen", "127.0.0.1:0", "--data", n.data, "--shard", "0/2")
+	})
+	t.Run("ErrTokenForEnrolledHome", func(t *testing.T) {
+		m := tokenRE.FindStringSubmatch(run(t, "coordinator", "token", "create", "--home", n.home, "--name", "mia"))
+		alice.stop(t)
+		fails(t, "already holds a certificate", "peer", "join", "--coordinator", n.addr, "--home", filepath.Join(n.dir, "alice"),
+			"--listen", "127.0.0.1:0", "--data", n.data, "--shard", "0/2", "--token", m[1], "--ca-pin", m[2])
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := n.client.ListPeers(ctx, &taonetv1.ListPeersRequest{}); err != nil {
+		t.Fatalf("the first coordinator stopped answering: %v", err)
 	}
 }
