@@ -97,7 +97,7 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Pin returns the CA pin of DESIGN.md: "sha256:" + hex(SHA-256 of the CA
+// Pin returns the CA pin of docs/design.md: "sha256:" + hex(SHA-256 of the CA
 // certificate's SubjectPublicKeyInfo).
 func (ca *CA) Pin() string { return Pin(ca.Cert) }
 

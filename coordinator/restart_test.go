@@ -50,7 +50,7 @@ func TestInitEmission(t *testing.T) {
 	})
 }
 
-// TestRestartAbortsOpenRound checks DESIGN.md "A round": a round left open
+// TestRestartAbortsOpenRound checks docs/design.md "A round": a round left open
 // by a coordinator that died mid-round is aborted on restart, never paid.
 func TestRestartAbortsOpenRound(t *testing.T) {
 	ctx := context.Background()

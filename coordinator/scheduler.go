@@ -84,7 +84,7 @@ type SchedulerConfig struct {
 }
 
 // Scheduler runs rounds one at a time: open, distill, evaluate, score,
-// settle (DESIGN.md "A round"). It keeps the smoothed losses and weights
+// settle (docs/design.md "A round"). It keeps the smoothed losses and weights
 // between rounds, and the open round's events for Watch streams that
 // connect mid-round.
 type Scheduler struct {

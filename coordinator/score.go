@@ -107,7 +107,7 @@ type Result struct {
 }
 
 // Score judges one round's answers against the validation labels
-// (DESIGN.md "A round", step 4) and returns one Result per answer, in the
+// (docs/design.md "A round", step 4) and returns one Result per answer, in the
 // order of answers. The results depend on the answers' Order and Identity,
 // never on their place in the slice.
 //

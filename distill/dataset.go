@@ -64,7 +64,7 @@ func LoadFashionMNIST(dir string) (train, test *Dataset, err error) {
 	return train, test, nil
 }
 
-// Pools is the split of DESIGN.md "Data and models". Of the training split,
+// Pools is the split of docs/design.md "Data and models". Of the training split,
 // the first sixth (10,000 of Fashion-MNIST's 60,000) is the public
 // unlabeled transfer pool every peer has, the rest (50,000) the private pool
 // that Partition shares among peers. Of the test split, the first half

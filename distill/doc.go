@@ -5,7 +5,7 @@
 //     logits, top-k log-probabilities and their rebuild, and chunking whose
 //     declared size is refused over a limit before anything is allocated;
 //   - data: an IDX (gzip) reader for Fashion-MNIST with clear errors for
-//     missing or corrupt files, the pools of DESIGN.md "Data and models"
+//     missing or corrupt files, the pools of docs/design.md "Data and models"
 //     (training split: 10,000 public transfer + 50,000 private; test split:
 //     5,000 validation + 5,000 report), and the Dirichlet(alpha) label-skew
 //     partition of the private pool, deterministic from (seed, n);

@@ -166,7 +166,7 @@ func checkLabels(labels []int64, rows, classes int) error {
 }
 
 // Ensemble is the teacher distribution sum_j w_j * softmax(z_j / t) of
-// DESIGN.md "A round": weights must be finite and non-negative with a
+// docs/design.md "A round": weights must be finite and non-negative with a
 // positive sum and are renormalised to sum to 1; every teacher must have
 // the same shape. The result is float32 rows summing to 1.
 func Ensemble(teachers []Logits, weights []float64, t float64) ([]float32, error) {

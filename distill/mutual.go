@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// TeacherGradient is the mutual-learning half of DESIGN.md "A round": for
+// TeacherGradient is the mutual-learning half of docs/design.md "A round": for
 // every teacher j, the gradient of the student's distillation loss
 //
 //	L = (1 - alpha) * T^2 * sum over rows of KL(p || q)

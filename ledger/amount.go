@@ -8,7 +8,7 @@ import (
 )
 
 // Amounts in the ledger are integers in rao. These constants fix the units
-// and the supply of DESIGN.md "TAO".
+// and the supply of docs/design.md "TAO".
 const (
 	// RaoPerTAO is the number of rao in one TAO.
 	RaoPerTAO uint64 = 1_000_000_000

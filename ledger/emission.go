@@ -2,7 +2,7 @@ package ledger
 
 // Emission returns what the next round mints when minted rao have been
 // issued so far under a supply cap of capRao and a first-era emission of e0,
-// exactly as DESIGN.md "TAO" writes it:
+// exactly as docs/design.md "TAO" writes it:
 //
 //	h = floor(log2(cap / (cap - minted)))
 //	emission = min(e0 >> h, cap - minted)

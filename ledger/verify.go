@@ -9,7 +9,7 @@ import (
 )
 
 // The invariants Verify checks, in the order it checks them. Each is a
-// promise of DESIGN.md "TAO"; the last few are consequences that pinpoint
+// promise of docs/design.md "TAO"; the last few are consequences that pinpoint
 // where the books went wrong.
 const (
 	InvNonNegative       = "no negative amounts"
@@ -80,7 +80,7 @@ var invariantChecks = []invariantCheck{
 		ORDER BY a.identity LIMIT 1`},
 }
 
-// Verify checks every invariant of DESIGN.md "TAO" on one consistent
+// Verify checks every invariant of docs/design.md "TAO" on one consistent
 // snapshot of the database and returns an *InvariantError naming the first
 // broken one, nil when the books are sound, or another error when the
 // database cannot be read.

@@ -16,7 +16,7 @@ var poolCache struct {
 }
 
 // loadPools reads the Fashion-MNIST IDX files of dir and splits them into
-// the pools of DESIGN.md "Data and models".
+// the pools of docs/design.md "Data and models".
 func loadPools(dir string) (*distill.Pools, error) {
 	key, err := filepath.Abs(dir)
 	if err != nil {

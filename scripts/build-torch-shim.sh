@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-torch-shim.sh OUT: build the taonet libtorch shim (OUT, default
 # build/libtaonet_torch.so) against the libtorch this host has, found in the
-# order of DESIGN.md "libtorch engine":
+# order of docs/design.md "The libtorch engine":
 #   1. $LIBTORCH (a libtorch folder with include/ and lib/);
 #   2. the libtorch inside an installed PyTorch ($PYTHON, default python3),
 #      compiled with PyTorch's own _GLIBCXX_USE_CXX11_ABI;

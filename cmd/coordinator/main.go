@@ -1,6 +1,6 @@
 // Command coordinator runs a taonet network's coordinator: certificate
 // authority, enrollment, peer directory, round scheduler, validator and TAO
-// ledger. See DESIGN.md for the contract between the parts.
+// ledger. See docs/design.md for the contract between the parts.
 package main
 
 import (

@@ -62,7 +62,7 @@ func (m *Model) SetLR(lr float64) error {
 	return cerr(C.c_model_set_lr(m.h, C.double(lr)))
 }
 
-// Step is one training step on the mixed loss of DESIGN.md "A round":
+// Step is one training step on the mixed loss of docs/design.md "A round":
 // Alpha * CE(f(X), Labels) + (1 - Alpha) * T^2 * KL(Teacher || softmax(f(TransferX) / T)).
 // With Alpha 1 only X and Labels are needed; with Alpha 0 only TransferX
 // and Teacher.

@@ -11,7 +11,7 @@ import (
 	_ "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-// TestContract pins the services and RPCs that DESIGN.md names, so a change
+// TestContract pins the services and RPCs that docs/design.md names, so a change
 // to the wire contract is a deliberate one.
 func TestContract(t *testing.T) {
 	want := map[string][]string{
