@@ -28,7 +28,8 @@ type ID struct {
 }
 
 var (
-	namePattern        = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	namePattern        = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	numericPattern     = regexp.MustCompile(`^[0-9]+$`)
 	trustDomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,250}[a-z0-9])?$`)
 )
 
@@ -36,13 +37,33 @@ var (
 // domain.
 var ErrBadID = errors.New("bad identity")
 
-// CheckName reports whether name may name a peer or client: 1-63 characters
-// of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
+// reservedNames may not name a peer or client: they read as roles or
+// well-known hosts in a DNS name or a revoke argument.
+var reservedNames = map[string]bool{"coordinator": true, "peer": true, "client": true, "ca": true, "localhost": true}
+
+// CheckName reports whether name may name a peer or client: one DNS label
+// (1-63 of a-z, 0-9 and '-', not starting or ending with '-'), not all
+// digits, and not a reserved word (coordinator, peer, client, ca,
+// localhost). The name becomes the first label of the certificate's DNS
+// name, so '.' and '_' are refused. Errors wrap ErrBadID.
 func CheckName(name string) error {
-	if !namePattern.MatchString(name) {
-		return fmt.Errorf("%w: name %q must be 1-63 of a-z 0-9 . _ - starting with a letter or digit", ErrBadID, name)
+	switch {
+	case len(name) > 63 || !namePattern.MatchString(name):
+		return fmt.Errorf("%w: name %q must be a DNS label: 1-63 of a-z 0-9 -, not starting or ending with -", ErrBadID, truncate(name))
+	case numericPattern.MatchString(name):
+		return fmt.Errorf("%w: name %q must not be all digits", ErrBadID, name)
+	case reservedNames[name]:
+		return fmt.Errorf("%w: name %q is reserved", ErrBadID, name)
 	}
 	return nil
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // CheckTrustDomain reports whether td is a usable trust domain (lowercase

@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/taonet/taonet/certs"
@@ -35,6 +36,29 @@ func TestParseID(t *testing.T) {
 		t.Run("ErrBadID", func(t *testing.T) {
 			if _, err := certs.ParseID(in); !errors.Is(err, certs.ErrBadID) {
 				t.Fatalf("ParseID(%q) err = %v, want ErrBadID", in, err)
+			}
+		})
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for _, name := range []string{"a", "alice", "ops-1", "p00", "0a", "a0-b", strings.Repeat("a", 63)} {
+		t.Run("OK", func(t *testing.T) {
+			if err := certs.CheckName(name); err != nil {
+				t.Fatalf("CheckName(%q) = %v", name, err)
+			}
+		})
+	}
+	for _, name := range []string{
+		"", "a.", "a..", "a.b", "a_", "a_b", "-a", "a-", "A", "a b", "a/b", "é",
+		strings.Repeat("a", 64), "0", "123", "coordinator", "peer", "client", "ca", "localhost",
+	} {
+		t.Run("ErrBadID", func(t *testing.T) {
+			if err := certs.CheckName(name); !errors.Is(err, certs.ErrBadID) {
+				t.Fatalf("CheckName(%q) = %v, want ErrBadID", name, err)
+			}
+			if _, err := certs.ParseID("spiffe://test.local/peer/" + name); !errors.Is(err, certs.ErrBadID) {
+				t.Fatalf("ParseID of peer %q = %v, want ErrBadID", name, err)
 			}
 		})
 	}

@@ -120,7 +120,7 @@ func (s *Server) trackStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServer
 // limitedMethod matches the rate-limited methods.
 func limitedMethod(_ context.Context, c interceptors.CallMeta) bool {
 	m := c.FullMethod()
-	return m == taonetv1.Coordinator_Enroll_FullMethodName || m == taonetv1.Coordinator_Query_FullMethodName
+	return m == taonetv1.Coordinator_Enroll_FullMethodName || m == taonetv1.Coordinator_Renew_FullMethodName || m == taonetv1.Coordinator_Query_FullMethodName
 }
 
 // serverOptions is the interceptor chain: logging, recovery, auth (all but

@@ -34,6 +34,14 @@ type Config struct {
 	// EnrollRate and EnrollBurst limit Enroll calls per client address.
 	EnrollRate  rate.Limit
 	EnrollBurst int
+	// EnrollGlobalRate and EnrollGlobalBurst limit Enroll calls from all
+	// addresses together, so rotating source addresses gains nothing.
+	EnrollGlobalRate  rate.Limit
+	EnrollGlobalBurst int
+	// RenewRate and RenewBurst limit Renew calls per identity; each Renew
+	// writes a certificate.
+	RenewRate  rate.Limit
+	RenewBurst int
 	// QueryRate and QueryBurst limit Query calls per address and per
 	// identity.
 	QueryRate  rate.Limit
@@ -88,6 +96,11 @@ func DefaultConfig() Config {
 		WatchBuffer:    256,
 		ShutdownGrace:  5 * time.Second,
 
+		EnrollGlobalRate:  10,
+		EnrollGlobalBurst: 50,
+		RenewRate:         rate.Every(time.Minute),
+		RenewBurst:        3,
+
 		RoundEvery:        60 * time.Second,
 		DistillTimeout:    30 * time.Second,
 		EvalTimeout:       10 * time.Second,
@@ -121,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.EnrollRate <= 0 || c.EnrollBurst < 1 {
 		errs = append(errs, fmt.Errorf("enroll rate %v/s burst %d must be positive", c.EnrollRate, c.EnrollBurst))
+	}
+	if c.EnrollGlobalRate <= 0 || c.EnrollGlobalBurst < 1 || c.RenewRate <= 0 || c.RenewBurst < 1 {
+		errs = append(errs, fmt.Errorf("enroll global rate %v/s burst %d and renew rate %v/s burst %d must be positive", c.EnrollGlobalRate, c.EnrollGlobalBurst, c.RenewRate, c.RenewBurst))
 	}
 	if c.QueryRate <= 0 || c.QueryBurst < 1 {
 		errs = append(errs, fmt.Errorf("query rate %v/s burst %d must be positive", c.QueryRate, c.QueryBurst))

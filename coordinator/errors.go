@@ -15,6 +15,7 @@ import (
 // Domain errors of the coordinator's services.
 var (
 	errCardMismatch    = errors.New("model card does not fit the network")
+	errBadCard         = errors.New("bad model card")
 	errProtocolVersion = errors.New("unsupported protocol version")
 	errBadAddress      = errors.New("bad advertise address")
 	errBadPage         = errors.New("bad page")
@@ -45,6 +46,7 @@ var errorCodes = []struct {
 	{ledger.ErrInvalid, codes.InvalidArgument},
 	{ledger.ErrConflict, codes.FailedPrecondition},
 	{errCardMismatch, codes.FailedPrecondition},
+	{errBadCard, codes.InvalidArgument},
 	{errProtocolVersion, codes.FailedPrecondition},
 	{errBadAddress, codes.InvalidArgument},
 	{errBadPage, codes.InvalidArgument},

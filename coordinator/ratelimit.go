@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
 
@@ -12,10 +14,13 @@ import (
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-// limits implements ratelimit.Limiter for Enroll (per address) and Query
-// (per address and per identity).
+// limits implements ratelimit.Limiter for Enroll (per address and
+// globally), Renew (per identity) and Query (per address and per
+// identity).
 type limits struct {
 	enrollByAddr *grpcsrv.KeyedLimiter
+	enrollAll    *rate.Limiter
+	renewByID    *grpcsrv.KeyedLimiter
 	queryByAddr  *grpcsrv.KeyedLimiter
 	queryByID    *grpcsrv.KeyedLimiter
 }
@@ -23,6 +28,8 @@ type limits struct {
 func newLimits(c Config) *limits {
 	return &limits{
 		enrollByAddr: grpcsrv.NewKeyedLimiter(c.EnrollRate, c.EnrollBurst),
+		enrollAll:    rate.NewLimiter(c.EnrollGlobalRate, c.EnrollGlobalBurst),
+		renewByID:    grpcsrv.NewKeyedLimiter(c.RenewRate, c.RenewBurst),
 		queryByAddr:  grpcsrv.NewKeyedLimiter(c.QueryRate, c.QueryBurst),
 		queryByID:    grpcsrv.NewKeyedLimiter(c.QueryRate, c.QueryBurst),
 	}
@@ -39,6 +46,13 @@ func (l *limits) Limit(ctx context.Context) error {
 	case taonetv1.Coordinator_Enroll_FullMethodName:
 		if !l.enrollByAddr.Allow(host) {
 			return fmt.Errorf("enroll rate limit for address %s", host)
+		}
+		if !l.enrollAll.Allow() {
+			return errors.New("enroll rate limit for all addresses")
+		}
+	case taonetv1.Coordinator_Renew_FullMethodName:
+		if id, ok := grpcid.Identity(ctx); ok && !l.renewByID.Allow(id) {
+			return fmt.Errorf("renew rate limit for %s", id)
 		}
 	case taonetv1.Coordinator_Query_FullMethodName:
 		if !l.queryByAddr.Allow(host) {

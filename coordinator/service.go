@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -111,16 +113,76 @@ func (v *service) joinAndPublish(ctx context.Context, id certs.ID, address strin
 	return nil
 }
 
-// checkAdvertise accepts HOST:PORT with a non-empty host and a port 1-65535.
+// checkAdvertise accepts HOST:PORT where HOST is an IP address or a DNS
+// name and PORT is 1-65535 in digits. Other peers dial the address, so it
+// must not point them at link-local or metadata services
+// (169.254.169.254), the unspecified address, multicast or broadcast.
 func checkAdvertise(addr string) error {
+	if len(addr) > 260 {
+		return fmt.Errorf("%w: address is %d bytes", errBadAddress, len(addr))
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {
 		return fmt.Errorf("%w: %q is not HOST:PORT", errBadAddress, addr)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
 		return fmt.Errorf("%w: %q has no port in 1-65535", errBadAddress, addr)
 	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return checkAdvertiseIP(addr, ip)
+	}
+	if !isDNSName(host) {
+		return fmt.Errorf("%w: host of %q is neither an IP address nor a DNS name", errBadAddress, addr)
+	}
+	if metadataHosts[strings.ToLower(strings.TrimSuffix(host, "."))] {
+		return fmt.Errorf("%w: %q is a metadata service", errBadAddress, addr)
+	}
 	return nil
+}
+
+// metadataHosts are cloud metadata services, refused by name as by
+// address.
+var metadataHosts = map[string]bool{"metadata": true, "metadata.google.internal": true, "instance-data": true}
+
+func checkAdvertiseIP(addr string, ip netip.Addr) error {
+	ip = ip.Unmap()
+	switch {
+	case ip.Zone() != "":
+		return fmt.Errorf("%w: %q has a zone", errBadAddress, addr)
+	case ip.IsUnspecified():
+		return fmt.Errorf("%w: %q is the unspecified address", errBadAddress, addr)
+	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
+		return fmt.Errorf("%w: %q is link-local (metadata services live there)", errBadAddress, addr)
+	case ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("%w: %q is multicast or broadcast", errBadAddress, addr)
+	}
+	return nil
+}
+
+// isDNSName reports whether host is a DNS name: at most 253 bytes of
+// labels of 1-63 letters, digits and '-', not starting or ending with '-',
+// with an optional final '.'. The last label must start with a letter, as
+// every top-level domain does: resolvers read "0", "127.1" or
+// "0x7f000001" as addresses.
+func isDNSName(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	labels := strings.Split(host, ".")
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	c := labels[len(labels)-1][0]
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // Leave takes the calling peer out of the directory.

@@ -21,15 +21,22 @@ type TokenInfo struct {
 	ExpiresAt   time.Time
 	RedeemedAt  time.Time // zero if not redeemed
 	CancelledAt time.Time // zero if not cancelled
+	// NameEnrolled says the token's role/name is in the directory (enrolled
+	// with another token, in any state): the token can no longer be
+	// redeemed.
+	NameEnrolled bool
 }
 
-// State is "redeemed", "cancelled", "expired" (at now) or "valid".
+// State is "redeemed", "cancelled", "name-enrolled" (another token
+// enrolled the name), "expired" (at now) or "valid".
 func (t TokenInfo) State(now time.Time) string {
 	switch {
 	case !t.RedeemedAt.IsZero():
 		return "redeemed"
 	case !t.CancelledAt.IsZero():
 		return "cancelled"
+	case t.NameEnrolled:
+		return "name-enrolled"
 	case !now.Before(t.ExpiresAt):
 		return "expired"
 	default:
@@ -129,10 +136,12 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 	return iss, nil
 }
 
-// Tokens lists every join token, newest first.
+// Tokens lists every join token, newest first, each with whether its
+// name is already in the directory.
 func (db *DB) Tokens(ctx context.Context) ([]TokenInfo, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT name, role, created_at, expires_at, redeemed_at, cancelled_at
-		FROM join_tokens ORDER BY created_at DESC, name`)
+	rows, err := db.db.QueryContext(ctx, `SELECT t.name, t.role, t.created_at, t.expires_at, t.redeemed_at, t.cancelled_at,
+		EXISTS (SELECT 1 FROM directory d WHERE d.role = t.role AND d.name = t.name)
+		FROM join_tokens t ORDER BY t.created_at DESC, t.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -143,7 +152,7 @@ func (db *DB) Tokens(ctx context.Context) ([]TokenInfo, error) {
 		var role string
 		var created, expires int64
 		var redeemed, cancelled sql.NullInt64
-		if err := rows.Scan(&t.Name, &role, &created, &expires, &redeemed, &cancelled); err != nil {
+		if err := rows.Scan(&t.Name, &role, &created, &expires, &redeemed, &cancelled, &t.NameEnrolled); err != nil {
 			return nil, fmt.Errorf("list tokens: %w", err)
 		}
 		t.Role, t.CreatedAt, t.ExpiresAt = certs.Role(role), dbTime(created), dbTime(expires)

@@ -410,9 +410,10 @@ func listRounds(t *testing.T, c taonetv1.CoordinatorClient) []*taonetv1.Round {
 	return all
 }
 
-// card is the model card of the adversaries' scripted models.
-func card(arch string) *taonetv1.ModelCard {
-	return &taonetv1.ModelCard{Task: "fmnist", Architecture: arch, InputShape: []int64{1, 28, 28}, Classes: 10, Device: "cpu"}
+// card is the model card of the adversaries' scripted models: they claim
+// an architecture the task knows, as the coordinator refuses any other.
+func card() *taonetv1.ModelCard {
+	return &taonetv1.ModelCard{Task: "fmnist", Architecture: "mlp", InputShape: []int64{1, 28, 28}, Classes: 10, Device: "cpu"}
 }
 
 // randomModel answers random logits (normal, standard deviation 2).
@@ -421,7 +422,7 @@ type randomModel struct {
 	rng *rand.Rand
 }
 
-func (m *randomModel) Card() *taonetv1.ModelCard     { return card("random") }
+func (m *randomModel) Card() *taonetv1.ModelCard     { return card() }
 func (m *randomModel) Apply(x, grad []float32) error { return nil }
 
 func (m *randomModel) Forward(x []float32) ([]float32, error) {
@@ -437,7 +438,7 @@ func (m *randomModel) Forward(x []float32) ([]float32, error) {
 // uniformModel answers zero logits: uniform guessing.
 type uniformModel struct{}
 
-func (uniformModel) Card() *taonetv1.ModelCard     { return card("uniform") }
+func (uniformModel) Card() *taonetv1.ModelCard     { return card() }
 func (uniformModel) Apply(x, grad []float32) error { return nil }
 func (uniformModel) Forward(x []float32) ([]float32, error) {
 	return make([]float32, len(x)/784*10), nil
@@ -456,7 +457,7 @@ func (m *copierModel) target(c taonetv1.PeerClient) {
 	m.client = c
 }
 
-func (m *copierModel) Card() *taonetv1.ModelCard     { return card("copier") }
+func (m *copierModel) Card() *taonetv1.ModelCard     { return card() }
 func (m *copierModel) Apply(x, grad []float32) error { return nil }
 
 func (m *copierModel) Forward(x []float32) ([]float32, error) {

@@ -168,7 +168,7 @@ func TestRound(t *testing.T) {
 type poisoner struct{ applied atomic.Int32 }
 
 func (m *poisoner) Card() *taonetv1.ModelCard {
-	return &taonetv1.ModelCard{Task: "fmnist", Architecture: "poison", InputShape: []int64{1, 28, 28}, Classes: 10, Device: "cpu"}
+	return &taonetv1.ModelCard{Task: "fmnist", Architecture: "mlp", InputShape: []int64{1, 28, 28}, Classes: 10, Device: "cpu"}
 }
 
 func (m *poisoner) Forward(x []float32) ([]float32, error) {

@@ -20,7 +20,7 @@ the rounds, and call Query; nothing else. It refuses a name already enrolled.`,
 		Args:    cobra.NoArgs,
 	}
 	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
-	name := cmd.Flags().String("name", "", "client name")
+	name := cmd.Flags().String("name", "", "client name (a DNS label: a-z 0-9 -, not all digits, not a reserved word)")
 	out := cmd.Flags().String("out", "", "folder to write cert.pem, key.pem and ca.pem into")
 	lifetime := cmd.Flags().Duration("lifetime", certs.DefaultLeafLifetime, "certificate lifetime")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

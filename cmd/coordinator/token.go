@@ -28,7 +28,7 @@ Environment: TAONET_HOME, TAONET_COORDINATOR.`,
 		Args:    cobra.NoArgs,
 	}
 	home := create.Flags().String("home", homeDefault(), "coordinator home folder")
-	name := create.Flags().String("name", "", "name of the peer the token enrolls")
+	name := create.Flags().String("name", "", "name of the peer the token enrolls (a DNS label: a-z 0-9 -, not all digits, not a reserved word)")
 	ttl := create.Flags().Duration("ttl", certs.DefaultTokenTTL, "how long the token stays valid")
 	addr := create.Flags().String("coordinator", envDefault("TAONET_COORDINATOR", "127.0.0.1:7443"), "coordinator HOST:PORT for the printed join line")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -47,7 +47,10 @@ Environment: TAONET_HOME, TAONET_COORDINATOR.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List join tokens and their state",
-		Args:  cobra.NoArgs,
+		Long: `list prints every join token (never the token itself) with its state:
+valid, redeemed, name-enrolled (another token already enrolled the name, so
+this one can never be redeemed), cancelled or expired.`,
+		Args: cobra.NoArgs,
 	}
 	listHome := list.Flags().String("home", homeDefault(), "coordinator home folder")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {

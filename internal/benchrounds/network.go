@@ -43,6 +43,7 @@ func coordinatorConfig(home, validation string, s Settings, log *slog.Logger) co
 	cfg := coordinator.DefaultConfig()
 	cfg.Home, cfg.Listen, cfg.Logger = home, "127.0.0.1:0", log
 	cfg.EnrollRate, cfg.EnrollBurst = rate.Limit(1e6), 1_000_000
+	cfg.EnrollGlobalRate, cfg.EnrollGlobalBurst = rate.Limit(1e6), 1_000_000
 	cfg.RoundEvery = 1000 * time.Hour
 	cfg.DistillTimeout, cfg.EvalTimeout = s.Distill, s.EvalTimeout
 	cfg.Validation, cfg.ValidationSamples, cfg.TransferBatch = validation, s.ValidationSamples, s.Batch
