@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
@@ -47,13 +48,20 @@ var methodRoles = map[string][]certs.Role{
 	taonetv1.Ledger_ListAccounts_FullMethodName:                      peersClients,
 	taonetv1.Ledger_ListPayouts_FullMethodName:                       peersClients,
 	taonetv1.Ledger_GetSupply_FullMethodName:                         peersClients,
+	grpc_health_v1.Health_Watch_FullMethodName:                       anyIdentified,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      anyIdentified,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": anyIdentified,
 }
 
-// noAuth matches the calls that need no client certificate.
+// noAuth matches the calls that need no client certificate: Enroll and
+// the unary health calls. Health Watch holds a stream open, so it needs a
+// certificate (an anonymous flood of them once took 2 GB).
 func noAuth(_ context.Context, c interceptors.CallMeta) bool {
-	return c.FullMethod() == taonetv1.Coordinator_Enroll_FullMethodName || c.Service == grpc_health_v1.Health_ServiceDesc.ServiceName
+	switch c.FullMethod() {
+	case taonetv1.Coordinator_Enroll_FullMethodName, grpc_health_v1.Health_Check_FullMethodName, grpc_health_v1.Health_List_FullMethodName:
+		return true
+	}
+	return false
 }
 
 // callerKey holds the authenticated caller's certs.ID in a context.
@@ -124,7 +132,9 @@ func limitedMethod(_ context.Context, c interceptors.CallMeta) bool {
 }
 
 // serverOptions is the interceptor chain: logging, recovery, auth (all but
-// Enroll and health), rate limits (Enroll, Query), stream tracking.
+// Enroll and the unary health calls), rate limits (Enroll, Query), stream
+// tracking; then the transport's bounds: streams per connection, the TLS
+// handshake deadline, keepalive pings and the idle timeout.
 func (s *Server) serverOptions() []grpc.ServerOption {
 	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		s.cfg.Logger.Log(ctx, slog.Level(lvl), msg, fields...)
@@ -149,6 +159,11 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), needAuth),
 			s.trackStream,
 		),
+		grpc.MaxConcurrentStreams(s.cfg.MaxStreams),
+		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout),
+		// Server pings find half-dead connections; idle ones are closed
+		// so they do not hold a descriptor (clients reconnect on demand).
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout, Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}
 }
 

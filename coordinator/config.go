@@ -78,10 +78,33 @@ type Config struct {
 	QueryTimeout time.Duration
 	// Clock is the scheduler's time; nil means the wall clock.
 	Clock Clock
+
+	// MaxConns is the most connections open at once; MaxConnsPerHost the
+	// most from one source IP address. A connection over either is closed
+	// as soon as it is accepted.
+	MaxConns        int
+	MaxConnsPerHost int
+	// MaxStreams is the most concurrent streams (calls) on one connection.
+	MaxStreams uint32
+	// MaxWatches is the most Coordinator/Watch streams one identity may
+	// hold open; the next is refused with ResourceExhausted.
+	MaxWatches int
+	// MaxHealthWatches is the most grpc.health.v1.Health/Watch streams open
+	// at once from every caller together (Watch needs a certificate of the
+	// network; Check stays open to all).
+	MaxHealthWatches int
+	// HandshakeTimeout bounds a new connection's TLS handshake.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes (with GOAWAY) a connection that has had no call
+	// open this long; clients reconnect on their next call.
+	IdleTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults: 7-day leaves, a revocation poll of
-// 250ms, Enroll 1/s (burst 5) per address, Query 20/s (burst 40).
+// 250ms, Enroll 1/s (burst 5) per address, Query 20/s (burst 40); 4,096
+// connections (128 per source address), 64 streams per connection, 4
+// Watch streams per identity, 64 health Watch streams, a 5s TLS handshake
+// and idle connections closed after 5 minutes.
 func DefaultConfig() Config {
 	return Config{
 		Home:           "taonet-home",
@@ -111,6 +134,14 @@ func DefaultConfig() Config {
 		Smoothing:         0.5,
 		QueryPeers:        3,
 		QueryTimeout:      5 * time.Second,
+
+		MaxConns:         4096,
+		MaxConnsPerHost:  128,
+		MaxStreams:       64,
+		MaxWatches:       4,
+		MaxHealthWatches: 64,
+		HandshakeTimeout: 5 * time.Second,
+		IdleTimeout:      5 * time.Minute,
 	}
 }
 
@@ -169,6 +200,15 @@ func (c Config) Validate() error {
 	}
 	if c.QueryPeers < 1 || c.QueryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("query peers %d and query timeout %v must be positive", c.QueryPeers, c.QueryTimeout))
+	}
+	if c.MaxConns < 1 || c.MaxConnsPerHost < 1 || c.MaxConnsPerHost > c.MaxConns {
+		errs = append(errs, fmt.Errorf("max conns %d and max conns per host %d must be positive, per host at most the total", c.MaxConns, c.MaxConnsPerHost))
+	}
+	if c.MaxStreams < 1 || c.MaxWatches < 1 || c.MaxHealthWatches < 1 {
+		errs = append(errs, fmt.Errorf("max streams %d, max watches %d and max health watches %d must be positive", c.MaxStreams, c.MaxWatches, c.MaxHealthWatches))
+	}
+	if c.HandshakeTimeout <= 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("handshake timeout %v and idle timeout %v must be positive", c.HandshakeTimeout, c.IdleTimeout))
 	}
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("shutdown grace %v must not be negative", c.ShutdownGrace))

@@ -54,6 +54,7 @@ var errorCodes = []struct {
 	{errNoPeerAnswered, codes.Unavailable},
 	{errRoundRunning, codes.FailedPrecondition},
 	{errSlowWatcher, codes.ResourceExhausted},
+	{errTooManyWatches, codes.ResourceExhausted},
 	{errCertExpired, codes.Unauthenticated},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},

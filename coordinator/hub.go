@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
@@ -11,14 +12,19 @@ import (
 // errSlowWatcher cuts a Watch stream that fell WatchBuffer events behind.
 var errSlowWatcher = errors.New("watch stream fell too far behind; reconnect")
 
+// errTooManyWatches refuses a Watch stream over MaxWatches per identity.
+var errTooManyWatches = errors.New("too many Watch streams")
+
 // hub fans events out to every open Watch stream. Directory changes come
 // from the services and the revocation poller; the round scheduler (a later
 // part) publishes round events the same way. Publish never blocks: a
 // watcher whose buffer is full is cut and must reconnect.
 type hub struct {
 	buffer int
+	max    int // Watch streams per identity
 	mu     sync.Mutex
 	subs   map[*watcher]struct{}
+	byID   map[string]int // open streams per identity
 }
 
 // watcher is one open Watch stream.
@@ -28,24 +34,37 @@ type watcher struct {
 	cut      context.CancelCauseFunc
 }
 
-func newHub(buffer int) *hub {
-	return &hub{buffer: buffer, subs: map[*watcher]struct{}{}}
+// newHub makes a hub whose watchers buffer buffer events, with at most
+// maxPerID watchers per identity.
+func newHub(buffer, maxPerID int) *hub {
+	return &hub{buffer: buffer, max: maxPerID, subs: map[*watcher]struct{}{}, byID: map[string]int{}}
 }
 
-// subscribe registers a watcher for identity; cut ends its stream.
-func (h *hub) subscribe(identity string, cut context.CancelCauseFunc) *watcher {
-	w := &watcher{identity: identity, events: make(chan *event, h.buffer), cut: cut}
+// subscribe registers a watcher for identity; cut ends its stream. It
+// fails with errTooManyWatches when identity already has max watchers:
+// each holds a buffer of events, so their number must not grow with what
+// one caller asks for. Every watcher returned must be unsubscribed.
+func (h *hub) subscribe(identity string, cut context.CancelCauseFunc) (*watcher, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.byID[identity] >= h.max {
+		return nil, fmt.Errorf("%w: %s already has %d open, the most allowed; close one first", errTooManyWatches, identity, h.byID[identity])
+	}
+	w := &watcher{identity: identity, events: make(chan *event, h.buffer), cut: cut}
 	h.subs[w] = struct{}{}
-	return w
+	h.byID[identity]++
+	return w, nil
 }
 
-// unsubscribe removes w.
+// unsubscribe removes w; its slot is free again even if publish already
+// dropped it as too slow.
 func (h *hub) unsubscribe(w *watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, w)
+	if h.byID[w.identity]--; h.byID[w.identity] <= 0 {
+		delete(h.byID, w.identity)
+	}
 }
 
 // publish queues ev, encoded once, for every watcher.

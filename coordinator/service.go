@@ -205,8 +205,16 @@ func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_Wa
 	id, _ := callerFrom(ctx)
 	ctx, cut := context.WithCancelCause(ctx)
 	defer cut(nil)
-	w := v.s.hub.subscribe(id.String(), cut)
+	w, err := v.s.hub.subscribe(id.String(), cut)
+	if err != nil {
+		return v.fail(ctx, err)
+	}
 	defer v.s.hub.unsubscribe(w)
+	// The header tells the caller it is subscribed: no event published
+	// from now on is missed.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 	all, err := v.s.home.db.ActivePeers(ctx, "", maxPageSize)
 	if err != nil {
 		return v.fail(ctx, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -47,12 +49,22 @@ type Limits struct {
 	KeepaliveTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake of a new connection.
 	HandshakeTimeout time.Duration
+	// MaxConns is the most connections open at once; MaxConnsPerHost the
+	// most from one source IP address. A connection over either is closed
+	// as soon as it is accepted.
+	MaxConns        int
+	MaxConnsPerHost int
+	// IdleTimeout closes (with GOAWAY) a connection that has had no call
+	// open this long; callers reconnect on their next call.
+	IdleTimeout time.Duration
 }
 
 // DefaultLimits: batches of up to 1,024 rows, tensors of up to 64 MiB sent
 // in 1 MiB chunks, 4 MiB messages, 64 streams per connection, 8 batches in
 // flight per stream, 50 calls/s (burst 100) per identity, 256 MiB of
-// Backward bookkeeping per round, keepalive pings after 30s idle.
+// Backward bookkeeping per round, keepalive pings after 30s idle, a 10s
+// TLS handshake, 1,024 connections (64 per source address) and idle
+// connections closed after 5 minutes.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxBatch:         1024,
@@ -68,6 +80,9 @@ func DefaultLimits() Limits {
 		KeepaliveTime:    30 * time.Second,
 		KeepaliveTimeout: 10 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
+		MaxConns:         1024,
+		MaxConnsPerHost:  64,
+		IdleTimeout:      5 * time.Minute,
 	}
 }
 
@@ -89,8 +104,11 @@ func (l Limits) Validate() error {
 	if l.RecordBytes < 0 {
 		errs = append(errs, fmt.Errorf("record bytes %d must not be negative", l.RecordBytes))
 	}
-	if l.KeepaliveTime <= 0 || l.KeepaliveTimeout <= 0 || l.HandshakeTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("keepalive %v/%v and handshake timeout %v must be positive", l.KeepaliveTime, l.KeepaliveTimeout, l.HandshakeTimeout))
+	if l.KeepaliveTime <= 0 || l.KeepaliveTimeout <= 0 || l.HandshakeTimeout <= 0 || l.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("keepalive %v/%v, handshake timeout %v and idle timeout %v must be positive", l.KeepaliveTime, l.KeepaliveTimeout, l.HandshakeTimeout, l.IdleTimeout))
+	}
+	if l.MaxConns < 1 || l.MaxConnsPerHost < 1 || l.MaxConnsPerHost > l.MaxConns {
+		errs = append(errs, fmt.Errorf("max conns %d and max conns per host %d must be positive, per host at most the total", l.MaxConns, l.MaxConnsPerHost))
 	}
 	return errors.Join(errs...)
 }
@@ -103,9 +121,14 @@ func (l Limits) transportOptions() []grpc.ServerOption {
 		grpc.MaxSendMsgSize(l.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(l.MaxStreams),
 		grpc.ConnectionTimeout(l.HandshakeTimeout),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: l.IdleTimeout, Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
+}
+
+// listener bounds the connections lis accepts (see grpcsrv.LimitListener).
+func (l Limits) listener(lis net.Listener, log *slog.Logger) net.Listener {
+	return grpcsrv.LimitListener(lis, grpcsrv.ConnLimits{PerHost: l.MaxConnsPerHost, Total: l.MaxConns, Refused: grpcsrv.LogRefused(log)})
 }
 
 // callLimiter implements the middleware's ratelimit.Limiter: new calls per

@@ -95,6 +95,7 @@ func newPeer(ctx context.Context, cfg Config) (*Peer, error) {
 		p.closeModel()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	p.lis = cfg.Limits.listener(p.lis, cfg.Logger)
 	p.advertise = cfg.Advertise
 	if p.advertise == "" {
 		p.advertise = p.lis.Addr().String()

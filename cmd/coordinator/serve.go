@@ -49,12 +49,21 @@ Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 	samples := f.Int("validation-samples", def.ValidationSamples, "validation samples drawn per round")
 	smoothing := f.Float64("smoothing", def.Smoothing, "moving-average factor of each peer's loss across rounds, in [0, 1)")
 	queryPeers := f.Int("query-peers", def.QueryPeers, "peers that answer a Query by default")
+	maxConns := f.Int("max-conns", def.MaxConns, "most connections open at once; more are closed as soon as accepted")
+	maxConnsPerHost := f.Int("max-conns-per-host", def.MaxConnsPerHost, "most connections open at once from one source IP address")
+	maxStreams := f.Uint32("max-streams", def.MaxStreams, "most concurrent calls on one connection")
+	maxWatches := f.Int("max-watches", def.MaxWatches, "most Watch streams one identity may hold open")
+	maxHealthWatches := f.Int("max-health-watches", def.MaxHealthWatches, "most health Watch streams open at once, from everyone")
+	handshake := f.Duration("handshake-timeout", def.HandshakeTimeout, "deadline of a new connection's TLS handshake")
+	idle := f.Duration("idle-timeout", def.IdleTimeout, "close connections with no call open this long")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
 		cfg.Home, cfg.Listen, cfg.Logger, cfg.LeafLifetime = *home, *listen, newLogger(), *lifetime
 		cfg.RoundEvery, cfg.RoundCron, cfg.DistillTimeout, cfg.EvalTimeout = *every, *cronExpr, *distillT, *evalT
 		cfg.Transfer, cfg.TransferBatch, cfg.Validation, cfg.ValidationSamples = *transfer, *batch, *validation, *samples
 		cfg.Smoothing, cfg.QueryPeers = *smoothing, *queryPeers
+		cfg.MaxConns, cfg.MaxConnsPerHost, cfg.MaxStreams = *maxConns, *maxConnsPerHost, *maxStreams
+		cfg.MaxWatches, cfg.MaxHealthWatches, cfg.HandshakeTimeout, cfg.IdleTimeout = *maxWatches, *maxHealthWatches, *handshake, *idle
 		s, err := coordinator.New(cmd.Context(), cfg)
 		if err != nil {
 			return err

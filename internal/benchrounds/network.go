@@ -48,6 +48,7 @@ func coordinatorConfig(home, validation string, s Settings, log *slog.Logger) co
 	cfg.DistillTimeout, cfg.EvalTimeout = s.Distill, s.EvalTimeout
 	cfg.Validation, cfg.ValidationSamples, cfg.TransferBatch = validation, s.ValidationSamples, s.Batch
 	cfg.WatchBuffer = s.WatchBuffer
+	cfg.MaxConnsPerHost = cfg.MaxConns // every peer connects from 127.0.0.1
 	return cfg
 }
 
@@ -59,6 +60,7 @@ func peerConfig(home, coord string, tok *coordinator.NewToken, m peer.Model, log
 	cfg.Home, cfg.Coordinator, cfg.Token, cfg.CAPin = home, coord, tok.Token, tok.CAPin
 	cfg.Listen, cfg.ServeModel, cfg.Logger = "127.0.0.1:0", m, log
 	cfg.Limits.CallRate, cfg.Limits.CallBurst = rate.Limit(1e6), 1_000_000
+	cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerHost = 4096, 4096 // every student dials from 127.0.0.1
 	cfg.LeaveTimeout, cfg.ShutdownGrace = time.Second, time.Second
 	return cfg
 }
