@@ -8,9 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
@@ -22,6 +26,10 @@ const (
 	CertFile = "cert.pem"
 	CAFile   = "ca.pem"
 )
+
+// enrollPatience is how long enrollment retries a coordinator that refuses
+// connections (one that is still starting).
+const enrollPatience = 30 * time.Second
 
 // ErrHomeEnrolled is returned when a token is given for a home that is
 // already enrolled: running on as the home's identity would ignore the
@@ -54,8 +62,27 @@ func loadOrEnroll(ctx context.Context, cfg Config) (*identity, error) {
 	case cfg.Token == "":
 		return nil, ErrNotEnrolled
 	}
-	if err := Enroll(ctx, cfg.Home, cfg.Coordinator, cfg.Token, cfg.CAPin); err != nil {
-		return nil, err
+	// A coordinator that is still starting refuses connections: retry
+	// those for a while, as a peer started beside it would need.
+	wait, deadline := cfg.BackoffMin, time.Now().Add(enrollPatience)
+	for {
+		err := Enroll(ctx, cfg.Home, cfg.Coordinator, cfg.Token, cfg.CAPin)
+		if err == nil {
+			break
+		}
+		// Only a refused connection is retried: a wrong CA pin also reads
+		// Unavailable (a failed handshake) and must fail at once.
+		refused := status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "connection refused")
+		if !refused || time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		cfg.Logger.Warn("coordinator not reachable yet; retrying enrollment", "err", err, "backoff", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, cfg.BackoffMax)
 	}
 	return loadIdentity(cfg.Home)
 }

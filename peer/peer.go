@@ -40,7 +40,7 @@ type Peer struct {
 	coord     *coordConn
 	teachers  *Teachers // this peer's connections to its teachers, closed by Run
 	lock      *homelock.Lock
-	rounds    rounds    // the round in progress as a student (round.go)
+	rounds    rounds // the round in progress as a student (round.go)
 	wg        sync.WaitGroup
 }
 
@@ -201,6 +201,18 @@ func (p *Peer) openModel() error {
 		return err
 	}
 	p.model, p.engine, p.pools, p.shard = tm, m, pools, shard
+	return nil
+}
+
+// Close frees what New took (listener, connections, model, the home's
+// lock) for a Peer that will not Run; Run frees them itself when it
+// returns. It is safe to call after Run and twice.
+func (p *Peer) Close() error {
+	_ = p.lis.Close()
+	_ = p.teachers.Close()
+	_ = p.coord.close()
+	p.closeModel()
+	p.lock.Release()
 	return nil
 }
 

@@ -210,3 +210,31 @@ func TestNew(t *testing.T) {
 		}
 	})
 }
+
+// TestEnrollWaitsForCoordinator: a peer started before its coordinator
+// listens retries enrollment until it does.
+func TestEnrollWaitsForCoordinator(t *testing.T) {
+	n := mustCoordinator(t, 0)
+	addr := n.addr
+	n.stop()
+	cfg := n.config(filepath.Join(t.TempDir(), "early"))
+	cfg.Token, cfg.CAPin = n.token(t, "early"), n.pin
+	done := make(chan error, 1)
+	go func() {
+		p, err := peer.New(tctx(t), cfg)
+		if err == nil {
+			p.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(700 * time.Millisecond)
+	n.start(t, addr)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("enrollment while the coordinator started: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("enrollment did not finish")
+	}
+}
