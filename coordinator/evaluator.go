@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -64,12 +65,13 @@ func (d *peerDialer) Forward(ctx context.Context, e ledger.Entry, call exchange.
 	return exchange.Forward(ctx, c, call)
 }
 
-// forget closes the connection of an identity that left or was revoked.
+// forget closes the connections of an identity that left or was revoked:
+// a peer that comes back may do so at another address.
 func (d *peerDialer) forget(identity string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, c := range d.conns {
-		if len(k) > len(identity) && k[:len(identity)+1] == identity+" " {
+		if strings.HasPrefix(k, identity+" ") {
 			_ = c.Close()
 			delete(d.conns, k)
 		}

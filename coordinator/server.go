@@ -270,6 +270,7 @@ func (s *Server) pollRevocations(ctx context.Context) {
 		s.dirMu.Lock()
 		for _, id := range added {
 			n := s.streams.cut(id, fmt.Errorf("%w: %s", certs.ErrRevoked, id))
+			s.peers.forget(id)
 			s.cfg.Logger.Info("revoked", "identity", id, "streams_cut", n)
 			e, err := s.home.db.Entry(ctx, id)
 			if err == nil && e.Role == certs.RolePeer {

@@ -195,6 +195,7 @@ func (v *service) Leave(ctx context.Context, _ *taonetv1.LeaveRequest) (*taonetv
 	if was {
 		v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, e)
 	}
+	v.s.peers.forget(id.String())
 	return &taonetv1.LeaveResponse{}, nil
 }
 
