@@ -70,12 +70,20 @@ func CancelTokens(ctx context.Context, dir, name string) (int, error) {
 // IssueClientCert issues the client identity /client/NAME with a key made
 // here and writes out/cert.pem, out/key.pem (0600) and out/ca.pem. It
 // refuses a name that is already enrolled.
+// MaxClientLifetime caps a client certificate's lifetime: a client
+// certificate cannot be renewed, and one that leaks stays usable until it
+// expires or is revoked.
+const MaxClientLifetime = 30 * 24 * time.Hour
+
 func IssueClientCert(ctx context.Context, dir, name, out string, lifetime time.Duration) (certs.ID, error) {
 	if err := certs.CheckName(name); err != nil {
 		return certs.ID{}, fmt.Errorf("client-cert: %w", err)
 	}
 	if out == "" {
 		return certs.ID{}, errors.New("client-cert: --out is required")
+	}
+	if lifetime < time.Minute || lifetime > MaxClientLifetime {
+		return certs.ID{}, fmt.Errorf("client-cert: lifetime %v is not between 1m and %v", lifetime, MaxClientLifetime)
 	}
 	h, err := openHome(ctx, dir)
 	if err != nil {
@@ -129,9 +137,15 @@ func Revoke(ctx context.Context, dir, name, reason string) (certs.ID, error) {
 		return certs.ID{}, err
 	}
 	defer h.close()
+	if name == "coordinator" {
+		return certs.ID{}, errors.New("revoke: the coordinator's own identity cannot be revoked (name a peer or client: peer/NAME, client/NAME)")
+	}
 	id, err := resolveName(ctx, h, name)
 	if err != nil {
 		return certs.ID{}, fmt.Errorf("revoke: %w", err)
+	}
+	if id.Role != certs.RolePeer && id.Role != certs.RoleClient {
+		return certs.ID{}, fmt.Errorf("revoke: %s is not a peer or client identity; the coordinator's own cannot be revoked", id)
 	}
 	if _, err := h.db.Revoke(ctx, id.String(), reason, time.Now()); err != nil {
 		return certs.ID{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -84,6 +85,9 @@ func Init(ctx context.Context, cfg InitConfig) (err error) {
 		return fmt.Errorf("init: %w", err)
 	}
 	defer db.Close()
+	if err := makePrivate(cfg.Home); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
 	if _, err := db.Network(ctx); err == nil {
 		return fmt.Errorf("init %s: %w", cfg.Home, ledger.ErrNetworkExists)
 	}
@@ -171,6 +175,10 @@ func openHome(ctx context.Context, dir string) (*home, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open home %s: %w", dir, err)
 	}
+	if err := makePrivate(dir); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open home %s: %w", dir, err)
+	}
 	h := &home{dir: dir, db: db}
 	if h.net, err = db.Network(ctx); err != nil {
 		_ = db.Close()
@@ -188,6 +196,20 @@ func openHome(ctx context.Context, dir string) (*home, error) {
 }
 
 func (h *home) close() error { return h.db.Close() }
+
+// makePrivate makes the home folder 0700 and the database files 0600: the
+// ledger names every identity and holds every balance.
+func makePrivate(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{DatabaseFile, DatabaseFile + "-wal", DatabaseFile + "-shm"} {
+		if err := os.Chmod(filepath.Join(dir, f), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
 
 // coordinatorCert loads the coordinator's certificate, reissuing it (and
 // rewriting its files) when it has passed its renewal point.

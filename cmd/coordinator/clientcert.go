@@ -22,7 +22,7 @@ the rounds, and call Query; nothing else. It refuses a name already enrolled.`,
 	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
 	name := cmd.Flags().String("name", "", "client name (a DNS label: a-z 0-9 -, not all digits, not a reserved word)")
 	out := cmd.Flags().String("out", "", "folder to write cert.pem, key.pem and ca.pem into")
-	lifetime := cmd.Flags().Duration("lifetime", certs.DefaultLeafLifetime, "certificate lifetime")
+	lifetime := cmd.Flags().Duration("lifetime", certs.DefaultLeafLifetime, "certificate lifetime (1m to 720h; a client certificate is not renewed)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		id, err := coordinator.IssueClientCert(cmd.Context(), *home, *name, *out, *lifetime)
 		if err != nil {
