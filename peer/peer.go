@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -244,6 +245,12 @@ func fatal(err error) bool {
 	return false
 }
 
+// foreignNetwork reports a coordinator whose certificate this home's CA
+// did not sign: retrying cannot help.
+func foreignNetwork(err error) bool {
+	return status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "certificate signed by unknown authority")
+}
+
 // participate joins and watches until ctx ends, reconnecting with
 // exponential backoff between BackoffMin and BackoffMax.
 func (p *Peer) participate(ctx context.Context) error {
@@ -255,6 +262,10 @@ func (p *Peer) participate(ctx context.Context) error {
 		}
 		if fatal(err) {
 			return fmt.Errorf("coordinator refused this peer: %w", err)
+		}
+		if foreignNetwork(err) {
+			return fmt.Errorf("the coordinator at %s is not of this home's network (its certificate is not signed by %s in %s): %w",
+				p.cfg.Coordinator, CAFile, p.cfg.Home, err)
 		}
 		p.cfg.Logger.Warn("coordinator session ended; reconnecting", "err", err, "backoff", backoff)
 		select {

@@ -238,3 +238,28 @@ func TestEnrollWaitsForCoordinator(t *testing.T) {
 		t.Fatal("enrollment did not finish")
 	}
 }
+
+// TestForeignNetwork: a home enrolled in one network, pointed at another
+// network's coordinator, stops with a clear error instead of retrying.
+func TestForeignNetwork(t *testing.T) {
+	a, b := mustCoordinator(t, 0), mustCoordinator(t, 0)
+	home := filepath.Join(t.TempDir(), "alice")
+	if err := peer.Enroll(tctx(t), home, a.addr, a.token(t, "alice"), a.pin); err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.config(home)
+	p, err := peer.New(tctx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(tctx(t)) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not of this home's network") {
+			t.Fatalf("run against another network: %v", err)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("the peer kept retrying another network's coordinator")
+	}
+}
