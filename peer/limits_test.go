@@ -81,7 +81,7 @@ func TestPeerLimits(t *testing.T) {
 		}
 		closed := 0
 		for _, c := range conns {
-			if closedWithin(c, 300*time.Millisecond) {
+			if closedWithin(c, time.Second) {
 				closed++
 			}
 		}
@@ -100,7 +100,7 @@ func TestPeerLimits(t *testing.T) {
 		}
 		refused := 0
 		for _, src := range []string{"127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"} {
-			if closedWithin(dialRaw(t, src, p.Addr().String()), 300*time.Millisecond) {
+			if closedWithin(dialRaw(t, src, p.Addr().String()), time.Second) {
 				refused++
 			}
 		}
