@@ -86,7 +86,9 @@ func TestLimits(t *testing.T) {
 		n.mustServing(t)
 	})
 	t.Run("ErrConnsPerHost", func(t *testing.T) {
-		n := mustNetwork(t, func(c *coordinator.Config) { c.MaxConnsPerHost = 5 })
+		// A long handshake deadline: the open connections below never
+		// handshake, and must outlive the checks.
+		n := mustNetwork(t, func(c *coordinator.Config) { c.MaxConnsPerHost, c.HandshakeTimeout = 5, time.Minute })
 		var conns []net.Conn
 		for range 5 + 10 {
 			conns = append(conns, dialRaw(t, "127.0.0.2", n.addr))

@@ -74,7 +74,7 @@ func TestPeerLimits(t *testing.T) {
 		describe(t, p)
 	})
 	t.Run("ErrConnsPerHost", func(t *testing.T) {
-		p := start(t, "perhost", func(l *peer.Limits) { l.MaxConnsPerHost = 3 })
+		p := start(t, "perhost", func(l *peer.Limits) { l.MaxConnsPerHost, l.HandshakeTimeout = 3, time.Minute }) // the open connections never handshake
 		var conns []net.Conn
 		for range 3 + 10 {
 			conns = append(conns, dialRaw(t, "127.0.0.2", p.Addr().String()))
