@@ -82,13 +82,6 @@ func (h *hub) publish(msg *taonetv1.WatchResponse) {
 	}
 }
 
-// watchers returns how many streams are open (for tests and metrics).
-func (h *hub) watchers() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
-}
-
 // streams tracks every open server stream per caller identity so that a
 // revocation can cut them all.
 type streams struct {

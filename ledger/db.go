@@ -84,9 +84,6 @@ func (db *DB) checkPragmas(ctx context.Context) error {
 	return nil
 }
 
-// Path returns the file the database was opened from.
-func (db *DB) Path() string { return db.path }
-
 // SQL returns the underlying handle for packages and tests that need raw
 // access (verification, fault injection). Writers should use the ledger's
 // methods, which keep the invariants.

@@ -53,14 +53,6 @@ func (d *directory) contains(id certs.ID) bool {
 	return ok
 }
 
-// lookup returns the entry of identity.
-func (d *directory) lookup(identity string) (*taonetv1.PeerInfo, bool) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	p, ok := d.peers[identity]
-	return p, ok
-}
-
 // list returns every entry.
 func (d *directory) list() []*taonetv1.PeerInfo {
 	d.mu.RLock()

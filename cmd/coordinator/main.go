@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,21 +14,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// exitUsage is the exit status for bad usage and commands not built yet.
-const exitUsage = 2
-
-// errNotYet marks a command that later work fills in.
-var errNotYet = errors.New("not implemented yet")
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator:", err)
-		if errors.Is(err, errNotYet) {
-			os.Exit(exitUsage)
-		}
 		os.Exit(1)
 	}
 }
@@ -76,11 +66,4 @@ func envDefault(name, def string) string {
 // newLogger logs to stderr in text form.
 func newLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-// notYet is the RunE of a command that later work fills in.
-func notYet(name string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return fmt.Errorf("%s: %w", name, errNotYet)
-	}
 }

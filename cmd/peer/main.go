@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,21 +13,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// exitUsage is the exit status for bad usage and commands not built yet.
-const exitUsage = 2
-
-// errNotYet marks a command that later work fills in.
-var errNotYet = errors.New("not implemented yet")
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
-		if errors.Is(err, errNotYet) {
-			os.Exit(exitUsage)
-		}
 		os.Exit(1)
 	}
 }
@@ -59,11 +49,4 @@ func envDefault(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// notYet is the RunE of a command that later work fills in.
-func notYet(name string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return fmt.Errorf("%s: %w", name, errNotYet)
-	}
 }

@@ -110,14 +110,6 @@ func Open() error {
 	return openErr
 }
 
-// ShimPath is the path the shim was loaded from ("" before a successful Open).
-func ShimPath() string {
-	if Open() != nil {
-		return ""
-	}
-	return openPath
-}
-
 // threadEnv are thread pools the libraries under libtorch size once, from
 // the environment, when they load. Unset, OpenBLAS starts a spinning
 // worker per core beside libtorch's own threads, and OpenMP sizes its pool
