@@ -188,12 +188,16 @@ func isDNSName(host string) bool {
 // Leave takes the calling peer out of the directory.
 func (v *service) Leave(ctx context.Context, _ *taonetv1.LeaveRequest) (*taonetv1.LeaveResponse, error) {
 	id, _ := callerFrom(ctx)
+	// Under the directory lock, like Join and revocation, so that LEFT
+	// cannot overtake a JOINED or REVOKED event of the same identity.
+	v.s.dirMu.Lock()
 	e, was, err := v.s.home.db.LeavePeer(ctx, id.String(), time.Now())
+	if err == nil && was {
+		v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, e)
+	}
+	v.s.dirMu.Unlock()
 	if err != nil {
 		return nil, v.fail(ctx, err)
-	}
-	if was {
-		v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, e)
 	}
 	v.s.peers.forget(id.String())
 	return &taonetv1.LeaveResponse{}, nil
