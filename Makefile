@@ -73,10 +73,11 @@ build: shim
 	$(GO) build -tags $(TAGS) -o bin/coordinator ./cmd/coordinator
 	$(GO) build -tags $(TAGS) -o bin/peer ./cmd/peer
 
-## test: install what is missing, check lint, run every test, then fuzz
+## test: install what is missing, check lint, run every test under the race
+## detector, then fuzz
 ## the wire decoders briefly (FUZZTIME each, 5s by default)
 test: deps lint shim
-	$(GO) test -tags $(TAGS) -count=1 ./...
+	$(GO) test -race -tags $(TAGS) -count=1 ./...
 	FUZZTIME=$${FUZZTIME:-5s} bash scripts/fuzz.sh
 
 ## lint: buf lint, generated code up to date, go vet and a gofmt check
