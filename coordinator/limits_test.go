@@ -2,9 +2,7 @@ package coordinator_test
 
 import (
 	"context"
-	"errors"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,28 +12,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/internal/testdata"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
-
-// dialRaw opens a TCP connection from source (an IP on loopback) that
-// never says a word; it closes when the test ends.
-func dialRaw(tb testing.TB, source, addr string) net.Conn {
-	tb.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatalf("dial from %s: %v", source, err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// closedWithin reports whether the server closes c within wait.
-func closedWithin(c net.Conn, wait time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	_, err := c.Read(make([]byte, 1))
-	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
 
 // healthWatch opens a health Watch on h and reads its first status.
 func healthWatch(ctx context.Context, h grpc_health_v1.HealthClient) error {
@@ -79,8 +58,8 @@ func mustCode(tb testing.TB, err error, code codes.Code, reason string) {
 func TestLimits(t *testing.T) {
 	t.Run("ErrHandshakeTimeout", func(t *testing.T) {
 		n := mustNetwork(t, func(c *coordinator.Config) { c.HandshakeTimeout = 300 * time.Millisecond })
-		c := dialRaw(t, "127.0.0.1", n.addr)
-		if !closedWithin(c, 5*time.Second) {
+		c := testdata.DialFrom(t, "127.0.0.1", n.addr)
+		if !testdata.ClosedWithin(c, 5*time.Second) {
 			t.Fatal("a connection that never started its TLS handshake was still open after 5s")
 		}
 		n.mustServing(t)
@@ -91,11 +70,11 @@ func TestLimits(t *testing.T) {
 		n := mustNetwork(t, func(c *coordinator.Config) { c.MaxConnsPerHost, c.HandshakeTimeout = 5, time.Minute })
 		var conns []net.Conn
 		for range 5 + 10 {
-			conns = append(conns, dialRaw(t, "127.0.0.2", n.addr))
+			conns = append(conns, testdata.DialFrom(t, "127.0.0.2", n.addr))
 		}
 		closed := 0
 		for _, c := range conns {
-			if closedWithin(c, time.Second) {
+			if testdata.ClosedWithin(c, time.Second) {
 				closed++
 			}
 		}
@@ -109,11 +88,11 @@ func TestLimits(t *testing.T) {
 		var held []net.Conn
 		for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
 			for range 3 {
-				held = append(held, dialRaw(t, src, n.addr))
+				held = append(held, testdata.DialFrom(t, src, n.addr))
 			}
 		}
 		for i := range 10 {
-			if c := dialRaw(t, "127.0.0.4", n.addr); !closedWithin(c, time.Second) {
+			if c := testdata.DialFrom(t, "127.0.0.4", n.addr); !testdata.ClosedWithin(c, time.Second) {
 				t.Fatalf("connection %d from 127.0.0.4 stayed open with the total of 6 reached", i)
 			}
 		}

@@ -3,9 +3,7 @@ package peer_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,29 +15,10 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/peer"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
-
-// dialRaw opens a TCP connection from source (an IP on loopback) that
-// never says a word; it closes when the test ends.
-func dialRaw(tb testing.TB, source, addr string) net.Conn {
-	tb.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatalf("dial from %s: %v", source, err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// closedWithin reports whether the server closes c within wait.
-func closedWithin(c net.Conn, wait time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	_, err := c.Read(make([]byte, 1))
-	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
 
 func healthWatch(ctx context.Context, h grpc_health_v1.HealthClient) error {
 	w, err := h.Watch(ctx, &grpc_health_v1.HealthCheckRequest{})
@@ -68,7 +47,7 @@ func TestPeerLimits(t *testing.T) {
 	}
 	t.Run("ErrHandshakeTimeout", func(t *testing.T) {
 		p := start(t, "hs", func(l *peer.Limits) { l.HandshakeTimeout = 300 * time.Millisecond })
-		if !closedWithin(dialRaw(t, "127.0.0.1", p.Addr().String()), 5*time.Second) {
+		if !testdata.ClosedWithin(testdata.DialFrom(t, "127.0.0.1", p.Addr().String()), 5*time.Second) {
 			t.Fatal("a connection that never started its TLS handshake was still open after 5s")
 		}
 		describe(t, p)
@@ -77,11 +56,11 @@ func TestPeerLimits(t *testing.T) {
 		p := start(t, "perhost", func(l *peer.Limits) { l.MaxConnsPerHost, l.HandshakeTimeout = 3, time.Minute }) // the open connections never handshake
 		var conns []net.Conn
 		for range 3 + 10 {
-			conns = append(conns, dialRaw(t, "127.0.0.2", p.Addr().String()))
+			conns = append(conns, testdata.DialFrom(t, "127.0.0.2", p.Addr().String()))
 		}
 		closed := 0
 		for _, c := range conns {
-			if closedWithin(c, time.Second) {
+			if testdata.ClosedWithin(c, time.Second) {
 				closed++
 			}
 		}
@@ -96,11 +75,11 @@ func TestPeerLimits(t *testing.T) {
 		p := start(t, "total", func(l *peer.Limits) { l.MaxConns, l.MaxConnsPerHost = 4, 1 })
 		var held []net.Conn
 		for _, src := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
-			held = append(held, dialRaw(t, src, p.Addr().String()))
+			held = append(held, testdata.DialFrom(t, src, p.Addr().String()))
 		}
 		refused := 0
 		for _, src := range []string{"127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"} {
-			if closedWithin(dialRaw(t, src, p.Addr().String()), time.Second) {
+			if testdata.ClosedWithin(testdata.DialFrom(t, src, p.Addr().String()), time.Second) {
 				refused++
 			}
 		}
