@@ -16,16 +16,6 @@ import (
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-// healthWatch opens a health Watch on h and reads its first status.
-func healthWatch(ctx context.Context, h grpc_health_v1.HealthClient) error {
-	w, err := h.Watch(ctx, &grpc_health_v1.HealthCheckRequest{})
-	if err != nil {
-		return err
-	}
-	_, err = w.Recv()
-	return err
-}
-
 // openWatch opens a Coordinator/Watch and waits for its header, sent once
 // the stream is subscribed; a refused stream returns the refusal.
 func openWatch(ctx context.Context, c taonetv1.CoordinatorClient) error {
@@ -115,13 +105,13 @@ func TestLimits(t *testing.T) {
 		h := grpc_health_v1.NewHealthClient(n.dial(t, n.mtls(n.mustClient(t, "ops"))))
 		ctx := tctx(t)
 		for i := range 3 {
-			if err := healthWatch(ctx, h); err != nil {
+			if err := testdata.HealthWatch(ctx, h); err != nil {
 				t.Fatalf("health watch %d: %v", i, err)
 			}
 		}
 		for i := range 10 {
 			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-			err := healthWatch(short, h)
+			err := testdata.HealthWatch(short, h)
 			cancel()
 			if status.Code(err) != codes.DeadlineExceeded {
 				t.Fatalf("stream %d over a limit of 3 on one connection: %v, want it held back until DeadlineExceeded", 4+i, err)
@@ -166,7 +156,7 @@ func TestLimits(t *testing.T) {
 	t.Run("ErrHealthWatchAnonymous", func(t *testing.T) {
 		n := mustNetwork(t, nil)
 		h := grpc_health_v1.NewHealthClient(n.dial(t, n.anonymous(t)))
-		mustCode(t, healthWatch(tctx(t), h), codes.Unauthenticated, "needs a client certificate")
+		mustCode(t, testdata.HealthWatch(tctx(t), h), codes.Unauthenticated, "needs a client certificate")
 		if _, err := h.Check(tctx(t), &grpc_health_v1.HealthCheckRequest{}); err != nil {
 			t.Fatalf("anonymous health Check: %v", err)
 		}
@@ -178,13 +168,13 @@ func TestLimits(t *testing.T) {
 		for i := range 2 {
 			// One identity and one connection each: the bound is global.
 			h := grpc_health_v1.NewHealthClient(n.dial(t, n.mtls(n.mustClient(t, "ops"+string(rune('a'+i))))))
-			if err := healthWatch(ctx, h); err != nil {
+			if err := testdata.HealthWatch(ctx, h); err != nil {
 				t.Fatalf("health watch %d: %v", i, err)
 			}
 		}
 		h := grpc_health_v1.NewHealthClient(n.dial(t, n.mtls(n.mustClient(t, "opsz"))))
 		for range 10 {
-			mustCode(t, healthWatch(ctx, h), codes.ResourceExhausted, "health Watch streams are open")
+			mustCode(t, testdata.HealthWatch(ctx, h), codes.ResourceExhausted, "health Watch streams are open")
 		}
 		if _, err := h.Check(ctx, &grpc_health_v1.HealthCheckRequest{}); err != nil {
 			t.Fatalf("health Check with every Watch slot taken: %v", err)

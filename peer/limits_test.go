@@ -20,15 +20,6 @@ import (
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-func healthWatch(ctx context.Context, h grpc_health_v1.HealthClient) error {
-	w, err := h.Watch(ctx, &grpc_health_v1.HealthCheckRequest{})
-	if err != nil {
-		return err
-	}
-	_, err = w.Recv()
-	return err
-}
-
 // TestPeerLimits floods a real peer past each of its transport bounds:
 // the extra connections or streams are refused and a legitimate Describe
 // still succeeds.
@@ -106,13 +97,13 @@ func TestPeerLimits(t *testing.T) {
 		h := grpc_health_v1.NewHealthClient(conn)
 		ctx := tctx(t)
 		for i := range 3 {
-			if err := healthWatch(ctx, h); err != nil {
+			if err := testdata.HealthWatch(ctx, h); err != nil {
 				t.Fatalf("health watch %d: %v", i, err)
 			}
 		}
 		for i := range 10 {
 			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-			err := healthWatch(short, h)
+			err := testdata.HealthWatch(short, h)
 			cancel()
 			if status.Code(err) != codes.DeadlineExceeded {
 				t.Fatalf("stream %d over a limit of 3 on one connection: %v, want it held back until DeadlineExceeded", 4+i, err)
@@ -129,7 +120,7 @@ func TestPeerLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = conn.Close() })
-		if err := healthWatch(tctx(t), grpc_health_v1.NewHealthClient(conn)); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate required") {
+		if err := testdata.HealthWatch(tctx(t), grpc_health_v1.NewHealthClient(conn)); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate required") {
 			t.Fatalf("anonymous health Watch: %v, want Unavailable: certificate required", err)
 		}
 	})

@@ -1,14 +1,13 @@
 package grpcsrv_test
 
 import (
-	"errors"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/taonet/taonet/internal/grpcsrv"
+	"github.com/taonet/taonet/internal/testdata"
 )
 
 // mustLimited listens on 127.0.0.1:0 behind lim and holds every accepted
@@ -55,36 +54,15 @@ func mustLimited(tb testing.TB, lim grpcsrv.ConnLimits) (string, func(string) in
 	}
 }
 
-// dialFrom opens a TCP connection from source (an IP on loopback).
-func dialFrom(tb testing.TB, source, addr string) net.Conn {
-	tb.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatalf("dial from %s: %v", source, err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// closedByServer reports whether the server closed c: a read ends with EOF
-// or a reset instead of waiting out the deadline.
-func closedByServer(tb testing.TB, c net.Conn, wait time.Duration) bool {
-	tb.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	_, err := c.Read(make([]byte, 1))
-	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-}
-
 func TestLimitListener(t *testing.T) {
 	t.Run("ErrPerHost", func(t *testing.T) {
 		addr, refused := mustLimited(t, grpcsrv.ConnLimits{PerHost: 3, Total: 100})
 		var conns []net.Conn
 		for range 3 + 10 {
-			conns = append(conns, dialFrom(t, "127.0.0.2", addr))
+			conns = append(conns, testdata.DialFrom(t, "127.0.0.2", addr))
 		}
 		for i, c := range conns {
-			if got, want := closedByServer(t, c, 300*time.Millisecond), i >= 3; got != want {
+			if got, want := testdata.ClosedWithin(c, 300*time.Millisecond), i >= 3; got != want {
 				t.Fatalf("connection %d from 127.0.0.2: closed %v, want %v", i, got, want)
 			}
 		}
@@ -92,7 +70,7 @@ func TestLimitListener(t *testing.T) {
 			t.Fatalf("refused per host = %d, want 10", n)
 		}
 		// Another address still gets in.
-		if closedByServer(t, dialFrom(t, "127.0.0.3", addr), 300*time.Millisecond) {
+		if testdata.ClosedWithin(testdata.DialFrom(t, "127.0.0.3", addr), 300*time.Millisecond) {
 			t.Fatal("127.0.0.3 was refused while only 127.0.0.2 was over its limit")
 		}
 	})
@@ -100,11 +78,11 @@ func TestLimitListener(t *testing.T) {
 		addr, refused := mustLimited(t, grpcsrv.ConnLimits{PerHost: 2, Total: 5})
 		var conns []net.Conn
 		for _, src := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"} {
-			conns = append(conns, dialFrom(t, src, addr), dialFrom(t, src, addr))
+			conns = append(conns, testdata.DialFrom(t, src, addr), testdata.DialFrom(t, src, addr))
 		}
 		closed := 0
 		for _, c := range conns {
-			if closedByServer(t, c, 300*time.Millisecond) {
+			if testdata.ClosedWithin(c, 300*time.Millisecond) {
 				closed++
 			}
 		}
@@ -127,15 +105,15 @@ func TestLimitListener(t *testing.T) {
 			}
 		}()
 		t.Cleanup(func() { _ = l.Close() })
-		first := dialFrom(t, "127.0.0.1", l.Addr().String())
+		first := testdata.DialFrom(t, "127.0.0.1", l.Addr().String())
 		srv := <-accepted
-		second := dialFrom(t, "127.0.0.1", l.Addr().String())
-		if !closedByServer(t, second, time.Second) {
+		second := testdata.DialFrom(t, "127.0.0.1", l.Addr().String())
+		if !testdata.ClosedWithin(second, time.Second) {
 			t.Fatal("second connection over a limit of 1 was not closed")
 		}
 		_ = srv.Close()
 		_ = first.Close()
-		dialFrom(t, "127.0.0.1", l.Addr().String())
+		testdata.DialFrom(t, "127.0.0.1", l.Addr().String())
 		select {
 		case c := <-accepted:
 			_ = c.Close()

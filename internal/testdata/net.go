@@ -1,11 +1,14 @@
 package testdata
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // DialFrom opens a TCP connection to addr from source (an IP on loopback,
@@ -26,4 +29,14 @@ func ClosedWithin(c net.Conn, wait time.Duration) bool {
 	_ = c.SetReadDeadline(time.Now().Add(wait))
 	_, err := c.Read(make([]byte, 1))
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// HealthWatch opens a health Watch on h and reads its first status.
+func HealthWatch(ctx context.Context, h grpc_health_v1.HealthClient) error {
+	w, err := h.Watch(ctx, &grpc_health_v1.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	_, err = w.Recv()
+	return err
 }
