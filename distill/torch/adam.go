@@ -1,9 +1,7 @@
 package torch
 
 /*
-#include "shim/taonet_torch.h"
-char *c_model_set_multi_tensor_adam(tn_model *m, int32_t on);
-char *c_model_adam_update(tn_model *m, int32_t *o);
+#include "calls.h"
 */
 import "C"
 
@@ -57,13 +55,13 @@ func (m *Model) AdamUpdate() (string, error) {
 		return "", err
 	}
 	switch v {
-	case 0:
+	case C.TN_ADAM_NOT_ADAM:
 		return "", nil
-	case 1:
+	case C.TN_ADAM_PER_PARAM:
 		return AdamPerParam, nil
-	case 2:
+	case C.TN_ADAM_MULTI_TENSOR:
 		return AdamMultiTensor, nil
-	case 3:
+	case C.TN_ADAM_FUSED:
 		return AdamFused, nil
 	}
 	return "", fmt.Errorf("adam update: unknown kind %d from the shim", v)

@@ -3,50 +3,36 @@ package torch
 /*
 #cgo LDFLAGS: -ldl
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include "shim/taonet_torch.h"
+#include "calls.h"
 
-#define TN_FUNCS(X) \
-	X(int32_t, tn_abi_version, (void)) \
-	X(void, tn_free, (char *)) \
-	X(char *, tn_runtime_info, (char **)) \
-	X(char *, tn_cuda_device_count, (int64_t *)) \
-	X(char *, tn_set_seed, (uint64_t)) \
-	X(char *, tn_set_num_threads, (int32_t)) \
-	X(char *, tn_round_trip, (const float *, int64_t, const char *, float *)) \
-	X(char *, tn_model_new, (const char *, const char *, tn_model **)) \
-	X(void, tn_model_free, (tn_model *)) \
-	X(char *, tn_model_info, (tn_model *, int64_t *, int64_t *, int64_t *)) \
-	X(char *, tn_model_set_optimizer, (tn_model *, const char *, double, double, double)) \
-	X(char *, tn_model_set_lr, (tn_model *, double)) \
-	X(char *, tn_model_forward, (tn_model *, const float *, int64_t, float *)) \
-	X(char *, tn_model_train_step, (tn_model *, const float *, const int64_t *, int64_t, const float *, const float *, int64_t, double, double, double, float *)) \
-	X(char *, tn_model_backward, (tn_model *, const float *, const float *, int64_t, double, float *)) \
-	X(char *, tn_loss_grad, (const float *, int64_t, int64_t, const int64_t *, const float *, double, double, float *, float *)) \
-	X(char *, tn_model_save, (tn_model *, const char *)) \
-	X(char *, tn_model_load, (tn_model *, const char *)) \
-	X(char *, tn_model_set_multi_tensor_adam, (tn_model *, int32_t)) \
-	X(char *, tn_model_adam_update, (tn_model *, int32_t *)) \
-	X(char *, tn_model_params, (tn_model *, float *, int64_t))
+#define TN_PTR(name) static __typeof__(tn_##name) *p_tn_##name;
+TN_CALLS(TN_PTR)
 
-#define TN_PTR(ret, name, args) static ret(*p_##name) args;
-TN_FUNCS(TN_PTR)
-
-// tn_open loads the shim at path and resolves every entry point. It returns
-// NULL or a malloc'd error.
-static char *tn_open(const char *path) {
+// tn_open loads the shim at path and resolves every entry point. It
+// returns 0, or -1 with a message in err (n bytes): it allocates nothing,
+// so no failure can read as success.
+static int tn_open(const char *path, char *err, size_t n) {
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) return strdup(dlerror());
-#define TN_SYM(ret, name, args) \
-	p_##name = (ret(*) args)dlsym(h, #name); \
-	if (p_##name == NULL) return strdup("missing symbol " #name);
-	TN_FUNCS(TN_SYM)
-	return NULL;
+	if (h == NULL) {
+		snprintf(err, n, "%s", dlerror());
+		return -1;
+	}
+#define TN_SYM(name) \
+	p_tn_##name = (__typeof__(tn_##name) *)dlsym(h, "tn_" #name); \
+	if (p_tn_##name == NULL) { \
+		snprintf(err, n, "missing symbol tn_" #name " (a shim of another ABI version: run make shim)"); \
+		return -1; \
+	}
+	TN_CALLS(TN_SYM)
+	return 0;
 }
 
-static int32_t c_abi_version(void) { return p_tn_abi_version(); }
+// The trampolines of calls.h.
+int32_t c_abi_version(void) { return p_tn_abi_version(); }
 void c_free(char *p) { p_tn_free(p); }
+char *c_out_of_memory(void) { return p_tn_out_of_memory(); }
 char *c_runtime_info(char **o) { return p_tn_runtime_info(o); }
 char *c_cuda_device_count(int64_t *o) { return p_tn_cuda_device_count(o); }
 char *c_set_seed(uint64_t s) { return p_tn_set_seed(s); }
@@ -134,13 +120,14 @@ func load() (string, error) {
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	if msg := C.tn_open(cpath); msg != nil {
-		defer C.free(unsafe.Pointer(msg))
-		return "", fmt.Errorf("load libtorch shim %s: %s", path, C.GoString(msg))
+	var msg [512]C.char
+	if C.tn_open(cpath, &msg[0], C.size_t(len(msg))) != 0 {
+		return "", fmt.Errorf("load libtorch shim %s: %s", path, C.GoString(&msg[0]))
 	}
 	if v := C.c_abi_version(); v != C.TN_ABI_VERSION {
 		return "", fmt.Errorf("load libtorch shim %s: ABI version %d, want %d: run make shim", path, v, C.TN_ABI_VERSION)
 	}
+	outOfMemory = C.c_out_of_memory()
 	return path, nil
 }
 
@@ -193,12 +180,24 @@ func moduleRoot() string {
 	}
 }
 
-// cerr turns a shim error string into a Go error and frees it.
+// ErrOutOfMemory is returned when the shim could not allocate memory, not
+// even for its error message.
+var ErrOutOfMemory = errors.New("libtorch shim: out of memory")
+
+// outOfMemory is the shim's static out-of-memory message
+// (tn_out_of_memory), set by Open.
+var outOfMemory *C.char
+
+// cerr turns a shim error string into a Go error and hands it back to
+// tn_free, which frees every message but the static out-of-memory one.
 func cerr(msg *C.char) error {
 	if msg == nil {
 		return nil
 	}
 	defer C.c_free(msg)
+	if msg == outOfMemory {
+		return ErrOutOfMemory
+	}
 	return errors.New(C.GoString(msg))
 }
 

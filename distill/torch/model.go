@@ -2,14 +2,7 @@ package torch
 
 /*
 #include <stdlib.h>
-#include "shim/taonet_torch.h"
-char *c_model_new(const char *a, const char *d, tn_model **o);
-void c_model_free(tn_model *m);
-char *c_model_info(tn_model *m, int64_t *i, int64_t *c, int64_t *p);
-char *c_model_forward(tn_model *m, const float *x, int64_t n, float *o);
-char *c_model_save(tn_model *m, const char *p);
-char *c_model_load(tn_model *m, const char *p);
-char *c_model_params(tn_model *m, float *o, int64_t n);
+#include "calls.h"
 */
 import "C"
 
@@ -37,6 +30,9 @@ var ErrClosed = errors.New("model is closed")
 // are float32 rows of InFeatures values (28x28 images, row-major); outputs
 // are Classes logits per row. Methods serialise on the model.
 type Model struct {
+	// mu is held around every shim call on h: a tn_model handle is not
+	// thread-safe (shim/taonet_torch.h). The cleanup frees h without it,
+	// since it runs only once no method can be running.
 	mu      sync.Mutex
 	h       *C.tn_model
 	cleanup runtime.Cleanup

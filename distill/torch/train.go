@@ -2,14 +2,7 @@ package torch
 
 /*
 #include <stdlib.h>
-#include "shim/taonet_torch.h"
-char *c_model_set_optimizer(tn_model *m, const char *k, double lr, double mo, double wd);
-char *c_model_set_lr(tn_model *m, double lr);
-char *c_model_train_step(tn_model *m, const float *xc, const int64_t *y, int64_t nc,
-		const float *xk, const float *t, int64_t nk, double a, double T, double clip, float *o);
-char *c_model_backward(tn_model *m, const float *x, const float *g, int64_t n, double clip, float *o);
-char *c_loss_grad(const float *z, int64_t n, int64_t c, const int64_t *y, const float *t,
-		double a, double T, float *l, float *g);
+#include "calls.h"
 */
 import "C"
 

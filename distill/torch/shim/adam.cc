@@ -88,18 +88,19 @@ void run_kernel(const TensorVec &ps, const TensorVec &gs, const TensorVec &m1s,
 }  // namespace
 }  // namespace tn
 
-tn::AdamUpdate tn_model::adam_update() const {
-  if (opt_kind != "adam") return tn::kNotAdam;
+tn_adam_update tn_model::adam_update() const {
+  if (opt_kind != "adam") return TN_ADAM_NOT_ADAM;
   const auto &groups = opt->param_groups();
-  if (!multi_tensor || groups.size() != 1) return tn::kPerParam;
+  if (!multi_tensor || groups.size() != 1) return TN_ADAM_PER_PARAM;
   const auto &o =
       static_cast<const torch::optim::AdamOptions &>(groups.front().options());
-  if (o.amsgrad()) return tn::kPerParam;
-  return tn::fused_built() && device.is_cuda() ? tn::kFused : tn::kMultiTensor;
+  if (o.amsgrad()) return TN_ADAM_PER_PARAM;
+  return tn::fused_built() && device.is_cuda() ? TN_ADAM_FUSED
+                                                : TN_ADAM_MULTI_TENSOR;
 }
 
 void tn_model::step() {
-  if (adam_update() >= tn::kMultiTensor) {
+  if (adam_update() >= TN_ADAM_MULTI_TENSOR) {
     multi_tensor_adam_step();
   } else {
     opt->step();

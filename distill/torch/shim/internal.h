@@ -4,6 +4,8 @@
 #ifndef TAONET_TORCH_INTERNAL_H
 #define TAONET_TORCH_INTERNAL_H
 
+#include "taonet_torch.h"
+
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -21,12 +23,28 @@ inline void check(bool ok, const std::string &msg) {
   if (!ok) throw std::invalid_argument(msg);
 }
 
+// kOutOfMemory is the error returned when the message itself cannot be
+// allocated: static, so that this failure is never NULL (success), and
+// read-only; tn_free recognises it and does not free it.
+inline constexpr char kOutOfMemory[] = "out of memory";
+
+inline char *out_of_memory() { return const_cast<char *>(kOutOfMemory); }
+
 // dup_error copies msg into malloc'd memory, which the caller frees with
-// tn_free.
-inline char *dup_error(const std::string &msg) {
+// tn_free, or returns out_of_memory() when malloc fails.
+inline char *dup_error(const std::string &msg) noexcept {
   char *p = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (p == nullptr) return nullptr;
+  if (p == nullptr) return out_of_memory();
   std::memcpy(p, msg.c_str(), msg.size() + 1);
+  return p;
+}
+
+// dup_string copies s into malloc'd memory for an out-parameter, which the
+// caller frees with tn_free. It throws std::bad_alloc when malloc fails, so
+// the call fails instead of handing back NULL.
+inline char *dup_string(const std::string &s) {
+  char *p = dup_error(s);
+  if (p == out_of_memory()) throw std::bad_alloc();
   return p;
 }
 
@@ -39,19 +57,32 @@ inline std::string first_line(const char *what) {
   return s;
 }
 
+// error_message is "op: what" (what's first line) as an error string. It
+// never throws: a message it cannot build is out_of_memory().
+inline char *error_message(const char *op, const char *what) noexcept {
+  try {
+    return dup_error(std::string(op) + ": " + first_line(what));
+  } catch (...) {
+    return out_of_memory();
+  }
+}
+
 // guard runs fn and turns any exception into an error string: every entry
-// point of the C ABI runs its body through it.
+// point of the C ABI runs its body through it. A failed allocation is
+// out_of_memory(), with no attempt to allocate a message.
 template <typename F>
-char *guard(const char *op, F &&fn) {
+char *guard(const char *op, F &&fn) noexcept {
   try {
     fn();
     return nullptr;
+  } catch (const std::bad_alloc &) {
+    return out_of_memory();
   } catch (const c10::Error &e) {
-    return dup_error(std::string(op) + ": " + first_line(e.what_without_backtrace()));
+    return error_message(op, e.what_without_backtrace());
   } catch (const std::exception &e) {
-    return dup_error(std::string(op) + ": " + first_line(e.what()));
+    return error_message(op, e.what());
   } catch (...) {
-    return dup_error(std::string(op) + ": unknown C++ exception");
+    return error_message(op, "unknown C++ exception");
   }
 }
 
@@ -69,14 +100,6 @@ struct Host {
   const void *data;
   std::vector<int64_t> shape;
   torch::ScalarType dtype;
-};
-
-// How the model's Adam steps are taken (tn_model_adam_update).
-enum AdamUpdate : int32_t {
-  kNotAdam = 0,      // the optimizer is not Adam
-  kPerParam = 1,     // torch::optim::Adam::step, tensor by tensor
-  kMultiTensor = 2,  // one pass over all tensors, portable kernel
-  kFused = 3,        // one pass, PyTorch's fused CUDA kernel
 };
 
 // fused_built says whether this shim was compiled with PyTorch's fused Adam
@@ -114,7 +137,7 @@ struct tn_model {
   std::vector<int64_t> input_shape(int64_t n) const;
 
   // adam_update reports how the next Adam step will be taken.
-  tn::AdamUpdate adam_update() const;
+  tn_adam_update adam_update() const;
 
   // step takes one optimizer step with the gradients in place.
   void step();

@@ -25,7 +25,6 @@ using tn::check;
 using tn::guard;
 using tn::build_net;
 using tn::build_opt;
-using tn::dup_error;
 
 const int64_t kClasses = 10;
 const int64_t kImageSide = 28;
@@ -167,7 +166,11 @@ extern "C" {
 
 int32_t tn_abi_version(void) { return TN_ABI_VERSION; }
 
-void tn_free(char *p) { std::free(p); }
+void tn_free(char *p) {
+  if (p != tn::out_of_memory()) std::free(p);
+}
+
+char *tn_out_of_memory(void) { return tn::out_of_memory(); }
 
 char *tn_runtime_info(char **out) {
   return guard("runtime info", [&] {
@@ -178,7 +181,7 @@ char *tn_runtime_info(char **out) {
       << static_cast<int64_t>(torch::cuda::device_count()) << ", threads "
       << torch::get_num_threads() << ", fused adam "
       << (tn::fused_built() ? "built" : "not built");
-    *out = dup_error(s.str());
+    *out = tn::dup_string(s.str());
   });
 }
 

@@ -1,8 +1,11 @@
 /*
  * taonet_torch.h: the C ABI of the taonet libtorch shim.
  *
- * Every function that can fail returns NULL on success or an error message
- * allocated with malloc, which the caller frees with tn_free. Handles are
+ * Every function that can fail returns NULL on success and an error message
+ * on failure, which the caller hands to tn_free. The message is allocated
+ * with malloc, except when that allocation fails: then it is the static
+ * message of tn_out_of_memory, which tn_free leaves alone. So a failure is
+ * never NULL, and the caller frees every message the same way. Handles are
  * opaque. Buffers are host memory owned by the caller: the shim copies from
  * them and into them during the call and keeps no pointer afterwards. No
  * torch thread-local state (grad mode, streams) spans two calls.
@@ -21,12 +24,32 @@ extern "C" {
 #endif
 
 /* TN_ABI_VERSION changes whenever a signature below changes. */
-#define TN_ABI_VERSION 3
+#define TN_ABI_VERSION 4
 
+/* tn_model is one network with its optimizer. A handle is not thread-safe:
+ * every tn_model_* call reads or changes the network, its gradients and
+ * the optimizer state for the length of the call, so the caller serialises
+ * the calls on one handle (one at a time, tn_model_free after the last).
+ * Calls on distinct handles may run at once. The Go side holds Model.mu
+ * (distill/torch/model.go) around every call on a live handle. */
 typedef struct tn_model tn_model;
 
+/* tn_adam_update says how a model's next Adam step is taken
+ * (tn_model_adam_update writes one into an int32_t). */
+typedef enum tn_adam_update {
+  TN_ADAM_NOT_ADAM = 0,     /* the optimizer is not Adam */
+  TN_ADAM_PER_PARAM = 1,    /* torch::optim::Adam::step, tensor by tensor */
+  TN_ADAM_MULTI_TENSOR = 2, /* one pass over all tensors, portable kernel */
+  TN_ADAM_FUSED = 3         /* one pass, PyTorch's fused CUDA kernel */
+} tn_adam_update;
+
 int32_t tn_abi_version(void);
+/* tn_free frees an error message or a string the shim returned; NULL and
+ * the message of tn_out_of_memory are left alone. */
 void tn_free(char *p);
+/* tn_out_of_memory returns the static message that a function returns
+ * when it cannot allocate its own, so that a caller can tell it apart. */
+char *tn_out_of_memory(void);
 
 /* tn_runtime_info sets *out to a description such as "torch 1.13.0, cuda
  * devices 0, threads 2, fused adam not built"; free it with tn_free. */
@@ -79,9 +102,8 @@ char *tn_loss_grad(const float *logits, int64_t n, int64_t classes,
  * torch::optim::Adam's step, tensor by tensor. Both use the same optimizer
  * state. The default is on exactly where the fused kernel runs. */
 char *tn_model_set_multi_tensor_adam(tn_model *m, int32_t on);
-/* tn_model_adam_update sets *out to how the next step is taken: 0 the
- * optimizer is not Adam, 1 tensor by tensor, 2 multi-tensor with the
- * portable kernel, 3 multi-tensor with the fused CUDA kernel. */
+/* tn_model_adam_update sets *out to how the next step is taken, a
+ * tn_adam_update. */
 char *tn_model_adam_update(tn_model *m, int32_t *out);
 /* tn_model_params copies every parameter, flattened and concatenated in the
  * model's order, into out, which holds n floats (n must be the count
