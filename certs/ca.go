@@ -19,7 +19,12 @@ import (
 const DefaultCALifetime = 10 * 365 * 24 * time.Hour
 
 // CA is the network's certificate authority: an ECDSA P-256 key and its
-// self-signed certificate, whose URI name constraint is the trust domain.
+// self-signed certificate, whose URI name constraint (critical) is the
+// trust domain, so that chain verification refuses a leaf with a URI in
+// any other host. (Go's x509 lets subdomains of the trust domain through;
+// the authorizers compare the trust domain exactly.) A CA made before the
+// constraint was added lacks it and keeps working: Issue never signs a URI
+// outside the trust domain.
 type CA struct {
 	Cert        *x509.Certificate
 	Key         *ecdsa.PrivateKey
@@ -51,6 +56,10 @@ func NewCA(trustDomain string, now time.Time, lifetime time.Duration) (*CA, erro
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+		// PermittedDNSDomainsCritical marks the whole name constraints
+		// extension critical, as RFC 5280 4.2.1.10 asks of a CA.
+		PermittedURIDomains:         []string{trustDomain},
+		PermittedDNSDomainsCritical: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
