@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,7 +73,15 @@ func Init(ctx context.Context, cfg InitConfig) (err error) {
 	if lifetime <= 0 {
 		lifetime = certs.DefaultLeafLifetime
 	}
-	iss, keyPEM, err := issueCoordinator(ca, cfg.Hosts, now, lifetime)
+	key, err := certs.NewKey()
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	keyPEM, err := certs.EncodeKey(key)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	iss, err := issueCoordinator(ca, key, cfg.Hosts, now, lifetime)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -129,27 +138,15 @@ func Init(ctx context.Context, cfg InitConfig) (err error) {
 	return nil
 }
 
-// issueCoordinator makes a key and a certificate for the coordinator
+// issueCoordinator issues a certificate for key with the coordinator
 // identity, valid for hosts.
-func issueCoordinator(ca *certs.CA, hosts []string, now time.Time, lifetime time.Duration) (*certs.Issued, []byte, error) {
-	key, err := certs.NewKey()
-	if err != nil {
-		return nil, nil, err
-	}
+func issueCoordinator(ca *certs.CA, key *ecdsa.PrivateKey, hosts []string, now time.Time, lifetime time.Duration) (*certs.Issued, error) {
 	csr, err := certs.NewCSR(key)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	nb, na := certs.Validity(now, lifetime)
-	iss, err := ca.Issue(csr, certs.CoordinatorID(ca.TrustDomain), nb, na, hosts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err := certs.EncodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return iss, keyPEM, nil
+	return ca.Issue(csr, certs.CoordinatorID(ca.TrustDomain), nb, na, hosts...)
 }
 
 // home is an opened coordinator home: database, CA and network settings.
@@ -211,8 +208,16 @@ func makePrivate(dir string) error {
 	return nil
 }
 
-// coordinatorCert loads the coordinator's certificate, reissuing it (and
-// rewriting its files) when it has passed its renewal point.
+// coordinatorCert loads the coordinator's key and certificate and
+// reissues the certificate when force is set, when it has passed its
+// renewal point, or when it is not the key's. The key is kept across
+// renewals, as a peer keeps its own: a renewal writes coordinator.pem
+// alone, atomically, so a crash leaves the old or the new certificate
+// beside the one key, never a pair that does not match. A certificate of
+// another key (a home renewed by an earlier version, which wrote a new key
+// and then its certificate and could stop between the two) is reissued for
+// the key on disk: the coordinator is its own CA. A key file that cannot
+// be read or parsed is an error.
 func (h *home) coordinatorCert(ctx context.Context, lifetime time.Duration, force bool) (*certs.Source, error) {
 	certPEM, err := os.ReadFile(filepath.Join(h.dir, CertFile))
 	if err != nil {
@@ -222,31 +227,34 @@ func (h *home) coordinatorCert(ctx context.Context, lifetime time.Duration, forc
 	if err != nil {
 		return nil, fmt.Errorf("coordinator certificate: %w", err)
 	}
+	key, err := certs.ParseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator certificate: %s: %w", KeyFile, err)
+	}
 	leaf, err := certs.ParseCert(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator certificate: %w", err)
 	}
-	if force || !time.Now().Before(certs.RenewAt(leaf)) {
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	mismatch := !ok || !pub.Equal(&key.PublicKey)
+	if force || mismatch || !time.Now().Before(certs.RenewAt(leaf)) {
 		hosts := append([]string{}, leaf.DNSNames...)
 		for _, ip := range leaf.IPAddresses {
 			hosts = append(hosts, ip.String())
 		}
 		now := time.Now()
 		// DNSNames[0] is the identity's own name, which Issue adds again.
-		iss, newKey, err := issueCoordinator(h.ca, hosts[min(1, len(hosts)):], now, lifetime)
+		iss, err := issueCoordinator(h.ca, key, hosts[min(1, len(hosts)):], now, lifetime)
 		if err != nil {
 			return nil, fmt.Errorf("renew coordinator certificate: %w", err)
 		}
-		if err := certs.WriteFile(filepath.Join(h.dir, KeyFile), newKey, 0o600); err != nil {
-			return nil, err
-		}
 		if err := certs.WriteFile(filepath.Join(h.dir, CertFile), iss.PEM, 0o644); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("renew coordinator certificate: %w", err)
 		}
 		if err := h.db.EnrollIssued(ctx, iss, now); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("renew coordinator certificate: %w", err)
 		}
-		certPEM, keyPEM = iss.PEM, newKey
+		certPEM = iss.PEM
 	}
 	pair, err := certs.KeyPair(certPEM, keyPEM, h.ca.Cert)
 	if err != nil {

@@ -2,6 +2,9 @@ package coordinator_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
@@ -149,4 +152,111 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCoordinatorCertificate checks the coordinator's own key and
+// certificate across a renewal and after a crash in the middle of one.
+func TestCoordinatorCertificate(t *testing.T) {
+	t.Run("OKRenewalKeepsKey", func(t *testing.T) {
+		home := mustInit(t)
+		ca := mustLoadCA(t, home)
+		keyPEM := mustReadHome(t, home, coordinator.KeyFile)
+		// A certificate for the home's key past its renewal point: the
+		// coordinator renews it as it starts.
+		csr, err := certs.NewCSR(mustParseKey(t, keyPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale, err := ca.Issue(csr, certs.CoordinatorID(testTD), time.Now().Add(-time.Hour), time.Now().Add(time.Minute), "localhost", "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWriteHome(t, home, coordinator.CertFile, stale.PEM, 0o644)
+		served := mustServedLeaf(t, home, ca)
+		if served.SerialNumber.Cmp(stale.Cert.SerialNumber) == 0 {
+			t.Fatal("the stale certificate was not renewed")
+		}
+		if got := mustReadHome(t, home, coordinator.KeyFile); string(got) != string(keyPEM) {
+			t.Fatal("the renewal replaced the key")
+		}
+		mustMatchingHome(t, home, served)
+	})
+	t.Run("OKMismatchReissued", func(t *testing.T) {
+		home := mustInit(t)
+		ca := mustLoadCA(t, home)
+		// What an earlier version left when it stopped between writing a
+		// renewal's new key and its certificate: a key beside the
+		// certificate of another key.
+		newKey, err := certs.EncodeKey(mustNewKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWriteHome(t, home, coordinator.KeyFile, newKey, 0o600)
+		mustMatchingHome(t, home, mustServedLeaf(t, home, ca))
+	})
+}
+
+// mustServedLeaf runs a coordinator on home and returns the certificate
+// it presents in a TLS handshake that chains to ca.
+func mustServedLeaf(tb testing.TB, home string, ca *certs.CA) *x509.Certificate {
+	tb.Helper()
+	n := &testNet{home: home, logs: &syncBuffer{}, ca: ca, pin: ca.Pin()}
+	n.start(tb, nil)
+	conf := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13, NextProtos: []string{"h2"}}
+	conn, err := tls.Dial("tcp", n.addr, conf)
+	if err != nil {
+		tb.Fatalf("handshake: %v", err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0]
+}
+
+// mustMatchingHome checks that the home's certificate file and the
+// certificate served are both for the home's key.
+func mustMatchingHome(tb testing.TB, home string, served *x509.Certificate) {
+	tb.Helper()
+	key := mustParseKey(tb, mustReadHome(tb, home, coordinator.KeyFile))
+	onDisk, err := certs.ParseCert(mustReadHome(tb, home, coordinator.CertFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for what, c := range map[string]*x509.Certificate{"on disk": onDisk, "served": served} {
+		if pub, ok := c.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+			tb.Errorf("the certificate %s is not for the key on disk", what)
+		}
+	}
+}
+
+func mustReadHome(tb testing.TB, home, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(home, name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustWriteHome(tb testing.TB, home, name string, data []byte, perm os.FileMode) {
+	tb.Helper()
+	if err := certs.WriteFile(filepath.Join(home, name), data, perm); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func mustParseKey(tb testing.TB, keyPEM []byte) *ecdsa.PrivateKey {
+	tb.Helper()
+	key, err := certs.ParseKey(keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
+}
+
+func mustNewKey(tb testing.TB) *ecdsa.PrivateKey {
+	tb.Helper()
+	key, err := certs.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
 }
