@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -260,5 +261,29 @@ func (h *home) coordinatorCert(ctx context.Context, lifetime time.Duration, forc
 	if err != nil {
 		return nil, fmt.Errorf("coordinator certificate: %w", err)
 	}
-	return certs.NewSource(pair)
+	src, err := certs.NewSource(pair)
+	if err != nil {
+		return nil, err
+	}
+	// The ledger signs each settled round with the coordinator's key; each
+	// round keeps the certificate it was signed under, so rounds signed
+	// before a renewal still verify after it.
+	if err := h.db.SignRoundsWith(ledger.RoundSigner{Key: key, Cert: src.Leaf()}); err != nil {
+		return nil, fmt.Errorf("coordinator certificate: %w", err)
+	}
+	return src, nil
+}
+
+// ReadCA reads the CA certificate of the home folder dir: what the ledger's
+// round signatures are checked against.
+func ReadCA(dir string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(filepath.Join(dir, CAFile))
+	if err != nil {
+		return nil, fmt.Errorf("read CA of %s: %w", dir, err)
+	}
+	ca, err := certs.ParseCert(data)
+	if err != nil {
+		return nil, fmt.Errorf("read CA of %s: %w", dir, err)
+	}
+	return ca, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/ledger"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -30,6 +31,7 @@ func mustLedgerBooks(tb testing.TB) *ledger.DB {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = db.Close() })
+	testdata.RoundSigner(tb, db, "taonet.local")
 	for _, n := range []string{"a", "b", "c", "d"} {
 		if _, err := db.SQL().Exec(`INSERT INTO directory (identity, name, role, state, enrolled_at, updated_at)
 			VALUES (?, ?, 'peer', 'active', 0, 0)`, ledgerPeer(n), n); err != nil {

@@ -75,7 +75,11 @@ func TestRestartAbortsOpenRound(t *testing.T) {
 	if r.State != ledger.RoundAborted {
 		t.Fatalf("round 1 state = %s after restart, want aborted", r.State)
 	}
-	if err := db.Verify(ctx); err != nil {
+	ca, err := coordinator.ReadCA(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Verify(ctx, ca); err != nil {
 		t.Fatalf("verify after restart: %v", err)
 	}
 }

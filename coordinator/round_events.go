@@ -5,13 +5,15 @@ import (
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
-// closedEvent is the RoundClosed event of a settled round.
+// closedEvent is the RoundClosed event of a settled round: with the round's
+// chain link it is a receipt (package receipt).
 func closedEvent(number uint64, valSeed []byte, st *ledger.Settlement, results []Result) *taonetv1.RoundClosed {
 	paid := map[string]uint64{}
 	for _, p := range st.Payouts {
 		paid[p.Account] = p.Rao
 	}
-	ev := &taonetv1.RoundClosed{Round: number, State: taonetv1.RoundState_ROUND_STATE_SETTLED, ValidationSeed: valSeed, EmissionRao: st.Emission}
+	ev := &taonetv1.RoundClosed{Round: number, State: taonetv1.RoundState_ROUND_STATE_SETTLED, ValidationSeed: valSeed, EmissionRao: st.Emission,
+		Seed: st.Seed, PreviousHash: st.PreviousHash, Hash: st.Hash, Signature: st.Signature, SignerCertificate: st.Signer}
 	for _, r := range results {
 		ev.Evaluations = append(ev.Evaluations, &taonetv1.Evaluation{
 			Identity: r.Identity, Loss: r.Loss, Accuracy: r.Accuracy, Weight: r.Weight, Shares: r.Shares,

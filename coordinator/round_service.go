@@ -55,7 +55,8 @@ func (v *service) ListRounds(ctx context.Context, req *taonetv1.ListRoundsReques
 // roundMessage is the wire form of a ledger round.
 func roundMessage(r *ledger.Round) *taonetv1.Round {
 	m := &taonetv1.Round{Number: r.Number, Seed: r.Seed, ValidationSeedHash: r.SeedHash, ValidationSeed: r.RevealedSeed,
-		OpenedAt: timestamppb.New(r.OpenedAt), EmissionRao: r.Emission}
+		OpenedAt: timestamppb.New(r.OpenedAt), EmissionRao: r.Emission,
+		PreviousHash: r.PreviousHash, Hash: r.Hash, Signature: r.Signature, SignerCertificate: r.Signer}
 	switch r.State {
 	case ledger.RoundOpen:
 		m.State = taonetv1.RoundState_ROUND_STATE_OPEN

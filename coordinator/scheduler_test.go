@@ -1,7 +1,9 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"math"
@@ -12,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/taonet/taonet/coordinator"
 	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/internal/exchange"
 	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/ledger"
+	"github.com/taonet/taonet/ledger/receipt"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -126,6 +131,7 @@ func peerID(name string) string { return "spiffe://test.local/peer/" + name }
 // over fakes.
 type schedNet struct {
 	db     *ledger.DB
+	ca     *x509.Certificate // of the ledger's round signer
 	clock  *fakeClock
 	peers  *fakePeers
 	sched  *coordinator.Scheduler
@@ -153,10 +159,15 @@ func mustSchedNet(t *testing.T, script map[string]behaviour) (*schedNet, *faulty
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
+	ca := testdata.RoundSigner(t, db, testTD)
 	for id := range script {
 		name := id[len(peerID("")):]
 		if _, err := db.SQL().Exec(`INSERT INTO directory (identity, name, role, state, address, enrolled_at, updated_at)
 			VALUES (?, ?, 'peer', 'active', '127.0.0.1:1', 0, 0)`, id, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SQL().Exec(`INSERT INTO certificates (serial, identity, not_before, not_after, issued_at)
+			VALUES (?, ?, 0, 1, 0)`, "cert-"+name, id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +179,7 @@ func mustSchedNet(t *testing.T, script map[string]behaviour) (*schedNet, *faulty
 	for i := range pool {
 		pool[i] = i
 	}
-	n := &schedNet{db: db, clock: newFakeClock(), peers: &fakePeers{script: script, alice: make(chan []float32, 1)}}
+	n := &schedNet{db: db, ca: ca.Cert, clock: newFakeClock(), peers: &fakePeers{script: script, alice: make(chan []float32, 1)}}
 	store := &faultyStore{DB: db}
 	n.sched, err = coordinator.NewScheduler(coordinator.SchedulerConfig{
 		Store: store, Evaluator: n.peers, Clock: n.clock, Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)),
@@ -259,7 +270,7 @@ func TestSchedulerRound(t *testing.T) {
 	if paid != rep.Settlement.Emission || paid != 1_000_000_000 {
 		t.Fatalf("paid %d of emission %d", paid, rep.Settlement.Emission)
 	}
-	if err := n.db.Verify(context.Background()); err != nil {
+	if _, err := n.db.Verify(context.Background(), n.ca); err != nil {
 		t.Fatalf("ledger verify: %v", err)
 	}
 	n.mu.Lock()
@@ -271,6 +282,15 @@ func TestSchedulerRound(t *testing.T) {
 	if len(closed.GetValidationSeed()) != 32 || closed.GetState() != taonetv1.RoundState_ROUND_STATE_SETTLED {
 		t.Fatalf("round closed %v", closed)
 	}
+	// RoundClosed is a receipt: it verifies against the CA and carries the
+	// ledger's chain link, and any change to it is refused.
+	if err := receipt.VerifyRoundClosed(n.ca, closed); err != nil {
+		t.Fatalf("RoundClosed receipt: %v", err)
+	}
+	if r, err := n.db.GetRound(context.Background(), 1); err != nil || !bytes.Equal(r.Hash, closed.GetHash()) {
+		t.Fatalf("round 1 in the ledger has hash %x, RoundClosed %x (%v)", r.Hash, closed.GetHash(), err)
+	}
+	mustRejectMutants(t, closed, func(m proto.Message) error { return receipt.VerifyRoundClosed(n.ca, m.(*taonetv1.RoundClosed)) })
 	if len(n.sched.Current()) != 0 {
 		t.Fatal("a closed round is still current")
 	}
@@ -317,7 +337,7 @@ func TestSchedulerFaults(t *testing.T) {
 		if err != nil || rep.Round != 3 {
 			t.Fatalf("round = %v, %v", rep, err)
 		}
-		if err := n.db.Verify(context.Background()); err != nil {
+		if _, err := n.db.Verify(context.Background(), n.ca); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/taonet/taonet/coordinator"
 	"github.com/taonet/taonet/distill"
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/ledger"
 )
 
@@ -571,6 +572,7 @@ func TestNewValidationSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	testdata.RoundSigner(t, db, testTD)
 	if err := db.OpenRound(ctx, 1, 1, hash); err != nil {
 		t.Fatal(err)
 	}

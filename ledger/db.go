@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	// Registers the "sqlite3" driver.
@@ -19,8 +20,9 @@ const DefaultBusyTimeout = 5 * time.Second
 
 // DB is the coordinator's database. It is safe for concurrent use.
 type DB struct {
-	db   *sql.DB
-	path string
+	db     *sql.DB
+	path   string
+	signer atomic.Pointer[RoundSigner] // see SignRoundsWith
 }
 
 // Open opens (creating if needed) the database at path, checks its pragmas

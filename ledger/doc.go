@@ -9,4 +9,10 @@
 // transaction and is recorded in schema_migrations, so a failed migration
 // leaves the database exactly as it was, and a database written by a newer
 // binary is refused rather than misread.
+//
+// Settled rounds form a chain (package roundchain): Settle hashes each
+// round's record with the previous settled round's hash and signs it with
+// the key given to SignRoundsWith, in the transaction that pays the round.
+// Verify checks the books, recomputes the chain against the network's CA
+// and checks the directory.
 package ledger

@@ -46,6 +46,15 @@ type Round struct {
 	ClosedAt     time.Time // zero while open
 	Emission     uint64    // rao minted by the round; 0 unless settled
 	Evaluations  []Evaluation
+	// The round's link in the chain of settled rounds (package roundchain),
+	// nil unless settled, and nil for a round settled before the chain
+	// existed (migration 0004): the chain hash of the settled round before
+	// it, its own chain hash, the coordinator's signature of Hash and the
+	// DER certificate that made the signature.
+	PreviousHash []byte
+	Hash         []byte
+	Signature    []byte
+	Signer       []byte
 }
 
 // Evaluation is one peer's result in a round. The coordinator fills in
@@ -88,9 +97,11 @@ func (e Evaluation) check() error {
 }
 
 // OpenRound records round number as open with its transfer seed and the
-// SHA-256 commitment to its secret validation seed. Errors: EINVALID for
-// number 0 or a hash that is not 32 bytes; ECONFLICT when a round is
-// already open or number is not above every earlier round.
+// SHA-256 commitment to its secret validation seed. Rounds are numbered 1,
+// 2, 3, ... with none skipped, so that a deleted round shows as a gap.
+// Errors: EINVALID for number 0 or a hash that is not 32 bytes; ECONFLICT
+// when a round is already open or number is not the one after the last
+// round.
 func (db *DB) OpenRound(ctx context.Context, number, seed uint64, seedHash []byte) error {
 	if number == 0 || number > math.MaxInt64 {
 		return ledgerErrorf(EINVALID, "round number %d is out of range", number)
@@ -111,8 +122,8 @@ func (db *DB) OpenRound(ctx context.Context, number, seed uint64, seedHash []byt
 	if open.Valid {
 		return ledgerErrorf(ECONFLICT, "round %d is still open; settle it before opening round %d", open.Int64, number)
 	}
-	if number <= uint64(last) {
-		return ledgerErrorf(ECONFLICT, "round %d is not after the last round, %d", number, last)
+	if number != uint64(last)+1 {
+		return ledgerErrorf(ECONFLICT, "round %d is not the next round after %d", number, last)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO rounds (number, seed, seed_hash, state, opened_at) VALUES (?, ?, ?, 'open', ?)`,
 		int64(number), int64(seed), seedHash, dbMillis(time.Now())); err != nil {
@@ -191,7 +202,7 @@ func (db *DB) ListRounds(ctx context.Context, page Page) ([]Round, string, error
 			return nil, "", ledgerErrorf(EINVALID, "page token is not one this server issued")
 		}
 	}
-	rows, err := db.db.QueryContext(ctx, `SELECT `+roundColumns+` FROM rounds WHERE number < ? ORDER BY number DESC LIMIT ?`, before, size+1)
+	rows, err := db.db.QueryContext(ctx, `SELECT `+roundColumns+` FROM `+roundTables+` WHERE r.number < ? ORDER BY r.number DESC LIMIT ?`, before, size+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list rounds: %w", err)
 	}
@@ -215,13 +226,20 @@ func (db *DB) ListRounds(ctx context.Context, page Page) ([]Round, string, error
 	return out, next, nil
 }
 
-const roundColumns = `number, seed, seed_hash, revealed_seed, state, opened_at, closed_at, emission`
+// roundColumns and roundTables select a round row with the certificate of
+// its signer.
+const (
+	roundColumns = `r.number, r.seed, r.seed_hash, r.revealed_seed, r.state, r.opened_at, r.closed_at, r.emission,
+		r.previous_hash, r.hash, r.signature, s.certificate`
+	roundTables = `rounds r LEFT JOIN round_signers s ON s.serial = r.signer`
+)
 
 func scanRound(s interface{ Scan(...any) error }) (*Round, error) {
 	var r Round
 	var number, seed, opened, emission int64
 	var closed sql.NullInt64
-	if err := s.Scan(&number, &seed, &r.SeedHash, &r.RevealedSeed, &r.State, &opened, &closed, &emission); err != nil {
+	if err := s.Scan(&number, &seed, &r.SeedHash, &r.RevealedSeed, &r.State, &opened, &closed, &emission,
+		&r.PreviousHash, &r.Hash, &r.Signature, &r.Signer); err != nil {
 		return nil, err
 	}
 	r.Number, r.Seed, r.Emission = uint64(number), uint64(seed), uint64(emission)
@@ -233,7 +251,7 @@ func getRoundRow(ctx context.Context, q sqlQuerier, number uint64) (*Round, erro
 	if number > math.MaxInt64 {
 		return nil, ledgerErrorf(ENOTFOUND, "round %d does not exist", number)
 	}
-	r, err := scanRound(q.QueryRowContext(ctx, `SELECT `+roundColumns+` FROM rounds WHERE number = ?`, int64(number)))
+	r, err := scanRound(q.QueryRowContext(ctx, `SELECT `+roundColumns+` FROM `+roundTables+` WHERE r.number = ?`, int64(number)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ledgerErrorf(ENOTFOUND, "round %d does not exist", number)
 	}

@@ -3,16 +3,27 @@ package ledger_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/ledger"
 )
 
-// mustLedger opens a fresh, fully migrated ledger in a temporary folder.
+// testTrustDomain is the trust domain of the test ledgers.
+const testTrustDomain = "taonet.local"
+
+// testCAs maps each test ledger to the CA of its round signer.
+var testCAs sync.Map // *ledger.DB -> *x509.Certificate
+
+// mustLedger opens a fresh, fully migrated ledger in a temporary folder
+// that signs settled rounds with a coordinator certificate of a test CA.
 func mustLedger(tb testing.TB) *ledger.DB {
 	tb.Helper()
 	db, err := ledger.Open(context.Background(), filepath.Join(tb.TempDir(), "taonet.db"))
@@ -20,14 +31,34 @@ func mustLedger(tb testing.TB) *ledger.DB {
 		tb.Fatalf("open ledger: %v", err)
 	}
 	tb.Cleanup(func() { _ = db.Close() })
+	mustSigner(tb, db)
 	return db
 }
 
-// peerID is the SPIFFE ID of test peer name.
-func peerID(name string) string { return "spiffe://taonet.local/peer/" + name }
+// mustSigner makes db sign rounds with a new test CA's coordinator
+// certificate and returns the CA.
+func mustSigner(tb testing.TB, db *ledger.DB) *certs.CA {
+	tb.Helper()
+	ca := testdata.RoundSigner(tb, db, testTrustDomain)
+	testCAs.Store(db, ca.Cert)
+	return ca
+}
 
-// mustPeers enrolls peers in the directory with plain SQL (the directory
-// API belongs to the identity work) and returns their identities.
+// caOf returns the CA of db's round signer.
+func caOf(tb testing.TB, db *ledger.DB) *x509.Certificate {
+	tb.Helper()
+	ca, ok := testCAs.Load(db)
+	if !ok {
+		tb.Fatal("the test ledger has no round signer (mustSigner)")
+	}
+	return ca.(*x509.Certificate)
+}
+
+// peerID is the SPIFFE ID of test peer name.
+func peerID(name string) string { return "spiffe://" + testTrustDomain + "/peer/" + name }
+
+// mustPeers enrolls active peers with plain SQL, a directory row and a
+// certificate row each, and returns their identities.
 func mustPeers(tb testing.TB, db *ledger.DB, names ...string) []string {
 	tb.Helper()
 	ids := make([]string, len(names))
@@ -36,6 +67,10 @@ func mustPeers(tb testing.TB, db *ledger.DB, names ...string) []string {
 		if _, err := db.SQL().Exec(`INSERT INTO directory (identity, name, role, state, enrolled_at, updated_at)
 			VALUES (?, ?, 'peer', 'active', 0, 0)`, ids[i], n); err != nil {
 			tb.Fatalf("enroll %s: %v", n, err)
+		}
+		if _, err := db.SQL().Exec(`INSERT INTO certificates (serial, identity, not_before, not_after, issued_at)
+			VALUES (?, ?, 0, 1, 0)`, "cert-"+n, ids[i]); err != nil {
+			tb.Fatalf("certificate of %s: %v", n, err)
 		}
 	}
 	return ids
@@ -92,7 +127,7 @@ func wantCode(tb testing.TB, err error, code ledger.ErrorCode) {
 
 func mustVerify(tb testing.TB, db *ledger.DB) {
 	tb.Helper()
-	if err := db.Verify(context.Background()); err != nil {
+	if _, err := db.Verify(context.Background(), caOf(tb, db)); err != nil {
 		tb.Fatalf("verify: %v", err)
 	}
 }
@@ -102,12 +137,12 @@ func TestOpenRound(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db := mustLedger(t)
 		before := time.Now().Add(-time.Second)
-		mustOpenRound(t, db, 3)
+		mustOpenRound(t, db, 1)
 		r, err := db.GetRound(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Number != 3 || r.State != ledger.RoundOpen || r.Seed != 3*7919 || string(r.SeedHash) != string(roundSeedHash(3)) ||
+		if r.Number != 1 || r.State != ledger.RoundOpen || r.Seed != 1*7919 || string(r.SeedHash) != string(roundSeedHash(1)) ||
 			r.OpenedAt.Before(before) || !r.ClosedAt.IsZero() || r.Emission != 0 || len(r.Evaluations) != 0 {
 			t.Fatalf("round = %+v", r)
 		}
@@ -132,8 +167,10 @@ func TestOpenRound(t *testing.T) {
 		{"ErrZero", nil, 0, roundSeedHash(0), ledger.EINVALID},
 		{"ErrHashLength", nil, 1, []byte("short"), ledger.EINVALID},
 		{"ErrAlreadyOpen", func(db *ledger.DB) { mustOpenRound(t, db, 1) }, 2, roundSeedHash(2), ledger.ECONFLICT},
-		{"ErrNotAfterLast", func(db *ledger.DB) { mustSettle(t, db, 5, nil) }, 5, roundSeedHash(5), ledger.ECONFLICT},
-		{"ErrBeforeLast", func(db *ledger.DB) { mustSettle(t, db, 5, nil) }, 4, roundSeedHash(4), ledger.ECONFLICT},
+		{"ErrNotAfterLast", func(db *ledger.DB) { mustSettle(t, db, 1, nil); mustSettle(t, db, 2, nil) }, 2, roundSeedHash(2), ledger.ECONFLICT},
+		{"ErrBeforeLast", func(db *ledger.DB) { mustSettle(t, db, 1, nil); mustSettle(t, db, 2, nil) }, 1, roundSeedHash(1), ledger.ECONFLICT},
+		{"ErrSkipsARound", func(db *ledger.DB) { mustSettle(t, db, 1, nil) }, 3, roundSeedHash(3), ledger.ECONFLICT},
+		{"ErrFirstNotOne", nil, 2, roundSeedHash(2), ledger.ECONFLICT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,17 @@ type Settlement struct {
 	// same evaluations: nothing was written and the earlier result is
 	// returned.
 	AlreadySettled bool
+	// Seed and SeedHash are the round's transfer seed and the commitment to
+	// its validation seed, as it was opened.
+	Seed     uint64
+	SeedHash []byte
+	// PreviousHash, Hash, Signature and Signer are the round's link in the
+	// chain of settled rounds (see Round). Signer is the DER certificate of
+	// the signing key.
+	PreviousHash []byte
+	Hash         []byte
+	Signature    []byte
+	Signer       []byte
 }
 
 // Settle pays round number by the integer shares of its evaluations and
@@ -32,16 +43,21 @@ type Settlement struct {
 // the round was opened with. The round's emission (see Emission) is split by
 // shares with largest-remainder rounding, ties broken by account, so the
 // payouts sum exactly to it; a round whose shares are all 0 mints nothing.
-// The round, its evaluations, the payouts, the balances and the supply are
-// written in one transaction.
+// The round, its evaluations, the payouts, the balances, the supply and the
+// round's link in the chain of settled rounds (its chain hash over the
+// previous settled round's, signed with the key given to SignRoundsWith;
+// see package roundchain) are written in one transaction.
 //
 // Settling a settled round again with the same evaluations changes nothing
-// and returns the earlier result with AlreadySettled set. Errors, with
-// nothing written: EINVALID for bad evaluations (empty or duplicate
-// identity, shares over MaxInt64 or summing past MaxUint64, non-finite
-// scores, shares on an unscored answer) or a seed that does not match;
-// ENOTFOUND for an unknown round or an identity not in the directory;
-// ECONFLICT for an aborted round or a settled one with other evaluations.
+// and returns the earlier result, chain link included, with AlreadySettled
+// set. Errors, with nothing written: EINVALID for bad evaluations (empty or
+// duplicate identity, shares over MaxInt64 or summing past MaxUint64,
+// non-finite scores, shares on an unscored answer) or a seed that does not
+// match; ENOTFOUND for an unknown round or an identity not in the
+// directory; ECONFLICT for an aborted round or a settled one with other
+// evaluations; ErrNoRoundSigner when no signer was given; an internal error
+// when the previous settled round has no chain hash although earlier ones
+// do (a tampered ledger is never chained onto).
 func (db *DB) Settle(ctx context.Context, number uint64, validationSeed []byte, evals []Evaluation) (*Settlement, error) {
 	total, err := checkEvaluations(evals)
 	if err != nil {
@@ -62,6 +78,10 @@ func (db *DB) Settle(ctx context.Context, number uint64, validationSeed []byte, 
 		return nil, ledgerErrorf(ECONFLICT, "round %d was aborted and can never be paid", number)
 	case RoundSettled:
 		return settledAgain(ctx, tx, r, evals)
+	}
+	signer := db.signer.Load()
+	if signer == nil {
+		return nil, fmt.Errorf("settle round %d: %w", number, ErrNoRoundSigner)
 	}
 	if sum := sha256.Sum256(validationSeed); !bytes.Equal(sum[:], r.SeedHash) {
 		return nil, ledgerErrorf(EINVALID, "round %d: the revealed validation seed does not hash to the seed hash published when it opened", number)
@@ -85,6 +105,11 @@ func (db *DB) Settle(ctx context.Context, number uint64, validationSeed []byte, 
 	if _, err := tx.ExecContext(ctx, `UPDATE supply SET minted = minted + ? WHERE id = 1`, int64(emission)); err != nil {
 		return nil, fmt.Errorf("settle round %d: update supply: %w", number, err)
 	}
+	r.RevealedSeed, r.Emission = validationSeed, emission
+	if err := chainRound(ctx, tx, signer, r); err != nil {
+		return nil, fmt.Errorf("settle round %d: %w", number, err)
+	}
+	s.setChain(r)
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("settle round %d: commit: %w", number, err)
 	}
@@ -245,6 +270,7 @@ func settledAgain(ctx context.Context, tx *sql.Tx, r *Round, evals []Evaluation)
 		return nil, ledgerErrorf(ECONFLICT, "round %d is already settled with other evaluations", r.Number)
 	}
 	s := &Settlement{Round: r.Number, Emission: r.Emission, AlreadySettled: true}
+	s.setChain(r)
 	for _, e := range prev {
 		if e.Payout > 0 {
 			s.Payouts = append(s.Payouts, Payout{Round: r.Number, Account: e.Identity, Rao: e.Payout})
@@ -252,4 +278,10 @@ func settledAgain(ctx context.Context, tx *sql.Tx, r *Round, evals []Evaluation)
 	}
 	sort.Slice(s.Payouts, func(a, b int) bool { return s.Payouts[a].Account < s.Payouts[b].Account })
 	return s, nil
+}
+
+// setChain copies r's seeds and chain link into s.
+func (s *Settlement) setChain(r *Round) {
+	s.Seed, s.SeedHash = r.Seed, r.SeedHash
+	s.PreviousHash, s.Hash, s.Signature, s.Signer = r.PreviousHash, r.Hash, r.Signature, r.Signer
 }

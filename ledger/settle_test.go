@@ -19,7 +19,7 @@ func ledgerState(tb testing.TB, db *ledger.DB) string {
 	var b strings.Builder
 	for _, q := range []string{
 		`SELECT number, state, COALESCE(closed_at, -1), emission, COALESCE(hex(revealed_seed), '') FROM rounds ORDER BY number`,
-		`SELECT round, identity, shares, status, payout FROM evaluations ORDER BY round, identity`,
+		`SELECT round, identity, loss, accuracy, weight, shares, status, payout FROM evaluations ORDER BY round, identity`,
 		`SELECT round, account, amount FROM payouts ORDER BY round, account`,
 		`SELECT identity, balance FROM accounts ORDER BY identity`,
 		`SELECT minted, initial_emission FROM supply`,
@@ -247,41 +247,41 @@ func TestSettleRefused(t *testing.T) {
 	alice, bob, carol := peerID("alice"), peerID("bob"), peerID("carol")
 	tests := []struct {
 		name  string
-		round uint64
+		round uint64 // 0: the open round
 		seed  []byte
 		evs   []ledger.Evaluation
 		code  ledger.ErrorCode
 	}{
-		{"ErrSharesOverflow", 1, nil, []ledger.Evaluation{ev(alice, math.MaxInt64), ev(bob, math.MaxInt64), ev(carol, 2)}, ledger.EINVALID},
-		{"ErrSharesTooLarge", 1, nil, []ledger.Evaluation{ev(alice, math.MaxInt64+1)}, ledger.EINVALID},
+		{"ErrSharesOverflow", 0, nil, []ledger.Evaluation{ev(alice, math.MaxInt64), ev(bob, math.MaxInt64), ev(carol, 2)}, ledger.EINVALID},
+		{"ErrSharesTooLarge", 0, nil, []ledger.Evaluation{ev(alice, math.MaxInt64+1)}, ledger.EINVALID},
 		{"ErrUnknownRound", 9, nil, []ledger.Evaluation{ev(alice, 1)}, ledger.ENOTFOUND},
-		{"ErrAbortedRound", 2, nil, []ledger.Evaluation{ev(alice, 1)}, ledger.ECONFLICT},
-		{"ErrDuplicateIdentity", 1, nil, []ledger.Evaluation{ev(alice, 1), ev(bob, 1), ev(alice, 2)}, ledger.EINVALID},
-		{"ErrNotInDirectory", 1, nil, []ledger.Evaluation{ev(alice, 1), ev(peerID("mallory"), 1)}, ledger.ENOTFOUND},
-		{"ErrEmptyIdentity", 1, nil, []ledger.Evaluation{ev("", 1)}, ledger.EINVALID},
-		{"ErrSeedMismatch", 1, []byte("guessed"), []ledger.Evaluation{ev(alice, 1)}, ledger.EINVALID},
-		{"ErrSharesOnTimeout", 1, nil, []ledger.Evaluation{{Identity: alice, Shares: 1, Status: ledger.EvalTimeout}}, ledger.EINVALID},
-		{"ErrSharesOnDuplicate", 1, nil, []ledger.Evaluation{ev(alice, 1), {Identity: bob, Shares: 1, Status: ledger.EvalDuplicate}}, ledger.EINVALID},
-		{"ErrUnknownStatus", 1, nil, []ledger.Evaluation{{Identity: alice, Status: "great"}}, ledger.EINVALID},
-		{"ErrNaNLoss", 1, nil, []ledger.Evaluation{{Identity: alice, Loss: math.NaN(), Status: ledger.EvalScored}}, ledger.EINVALID},
-		{"ErrInfiniteLoss", 1, nil, []ledger.Evaluation{{Identity: alice, Loss: math.Inf(1), Status: ledger.EvalScored}}, ledger.EINVALID},
-		{"ErrAccuracyAboveOne", 1, nil, []ledger.Evaluation{{Identity: alice, Accuracy: 1.5, Status: ledger.EvalScored}}, ledger.EINVALID},
-		{"ErrPayoutGiven", 1, nil, []ledger.Evaluation{{Identity: alice, Shares: 1, Payout: 5, Status: ledger.EvalScored}}, ledger.EINVALID},
+		{"ErrAbortedRound", 1, nil, []ledger.Evaluation{ev(alice, 1)}, ledger.ECONFLICT},
+		{"ErrDuplicateIdentity", 0, nil, []ledger.Evaluation{ev(alice, 1), ev(bob, 1), ev(alice, 2)}, ledger.EINVALID},
+		{"ErrNotInDirectory", 0, nil, []ledger.Evaluation{ev(alice, 1), ev(peerID("mallory"), 1)}, ledger.ENOTFOUND},
+		{"ErrEmptyIdentity", 0, nil, []ledger.Evaluation{ev("", 1)}, ledger.EINVALID},
+		{"ErrSeedMismatch", 0, []byte("guessed"), []ledger.Evaluation{ev(alice, 1)}, ledger.EINVALID},
+		{"ErrSharesOnTimeout", 0, nil, []ledger.Evaluation{{Identity: alice, Shares: 1, Status: ledger.EvalTimeout}}, ledger.EINVALID},
+		{"ErrSharesOnDuplicate", 0, nil, []ledger.Evaluation{ev(alice, 1), {Identity: bob, Shares: 1, Status: ledger.EvalDuplicate}}, ledger.EINVALID},
+		{"ErrUnknownStatus", 0, nil, []ledger.Evaluation{{Identity: alice, Status: "great"}}, ledger.EINVALID},
+		{"ErrNaNLoss", 0, nil, []ledger.Evaluation{{Identity: alice, Loss: math.NaN(), Status: ledger.EvalScored}}, ledger.EINVALID},
+		{"ErrInfiniteLoss", 0, nil, []ledger.Evaluation{{Identity: alice, Loss: math.Inf(1), Status: ledger.EvalScored}}, ledger.EINVALID},
+		{"ErrAccuracyAboveOne", 0, nil, []ledger.Evaluation{{Identity: alice, Accuracy: 1.5, Status: ledger.EvalScored}}, ledger.EINVALID},
+		{"ErrPayoutGiven", 0, nil, []ledger.Evaluation{{Identity: alice, Shares: 1, Payout: 5, Status: ledger.EvalScored}}, ledger.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := mustLedger(t)
 			mustPeers(t, db, "alice", "bob", "carol")
-			mustOpenRound(t, db, 2)
+			mustOpenRound(t, db, 1)
 			if _, err := db.AbortOpen(ctx); err != nil {
 				t.Fatal(err)
 			}
-			mustOpenRound(t, db, 3)
-			// Round 1 is below the last round, so it was never opened; the
-			// cases that want an open round use round 3.
+			mustOpenRound(t, db, 2)
+			// Round 1 is aborted; the cases that want an open round use
+			// round 2.
 			round := tt.round
-			if round == 1 {
-				round = 3
+			if round == 0 {
+				round = 2
 			}
 			seed := tt.seed
 			if seed == nil {
@@ -335,6 +335,7 @@ func TestSettleConcurrentReaders(t *testing.T) {
 	const rounds, readers = 25, 3
 	ctx := context.Background()
 	db := mustLedger(t)
+	ca := caOf(t, db)
 	names := make([]string, 40)
 	for i := range names {
 		names[i] = fmt.Sprintf("p%02d", i)
@@ -366,7 +367,7 @@ func TestSettleConcurrentReaders(t *testing.T) {
 					res.err = err
 					return
 				}
-				if err := db.Verify(ctx); err != nil {
+				if _, err := db.Verify(ctx, ca); err != nil {
 					res.err = err
 					return
 				}

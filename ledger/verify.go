@@ -2,15 +2,20 @@ package ledger
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // The invariants Verify checks, in the order it checks them. Each is a
-// promise of docs/design.md "TAO"; the last few are consequences that pinpoint
-// where the books went wrong.
+// promise of docs/design.md "TAO"; the money checks come first, since they
+// give the most precise diagnosis, then the chain of settled rounds, which
+// catches a consistent rewrite of history, then the directory, and last
+// SQLite's own checks as a catch-all.
 const (
 	InvNonNegative       = "no negative amounts"
 	InvMintedWithinCap   = "minted supply never exceeds the cap"
@@ -22,6 +27,14 @@ const (
 	InvPayoutsMinted     = "the sum of payouts equals minted supply"
 	InvBalancesMinted    = "the sum of balances equals minted supply"
 	InvAccountBalances   = "each balance equals the sum of its payouts"
+	InvRoundSequence     = "rounds are numbered 1, 2, 3, ... with none missing"
+	InvChain             = "each settled round hashes to its recorded chain hash"
+	InvChainSignature    = "each chain hash is signed by a coordinator certificate of the network"
+	InvAccountDirectory  = "every account and evaluation names an identity in the directory"
+	InvDirectoryCerts    = "every identity in the directory was issued a certificate"
+	InvRevocations       = "an identity is revoked in the directory exactly when a revocation records it"
+	InvForeignKeys       = "every reference between tables resolves (foreign_key_check)"
+	InvIntegrity         = "the database passes integrity_check"
 )
 
 // InvariantError reports the first broken invariant Verify found.
@@ -38,68 +51,103 @@ func (e *InvariantError) Error() string {
 }
 
 // invariantCheck is one query that returns a description of the first row
-// breaking an invariant, or no row when it holds.
+// breaking an invariant, or no row when it holds; or, when run is set, a
+// check written in Go that returns an *InvariantError.
 type invariantCheck struct {
 	name  string
 	query string
+	run   func(ctx context.Context, q sqlQuerier, v *verification) error
 }
 
 var invariantChecks = []invariantCheck{
-	{InvNonNegative, `SELECT 'account ' || identity || ' has balance ' || balance FROM accounts WHERE balance < 0
+	{name: InvNonNegative, query: `SELECT 'account ' || identity || ' has balance ' || balance FROM accounts WHERE balance < 0
 		UNION ALL SELECT 'round ' || round || ' pays ' || account || ' ' || amount FROM payouts WHERE amount < 0
 		UNION ALL SELECT 'round ' || number || ' has emission ' || emission FROM rounds WHERE emission < 0
 		UNION ALL SELECT 'round ' || round || ' evaluation of ' || identity || ' has shares ' || shares || ' and payout ' || payout
 			FROM evaluations WHERE shares < 0 OR payout < 0
 		UNION ALL SELECT 'minted is ' || minted || ' and initial emission ' || initial_emission FROM supply WHERE minted < 0 OR initial_emission < 0
 		LIMIT 1`},
-	{InvMintedWithinCap, `SELECT 'minted is ' || minted || ' rao, cap is ' || ? || ' rao' FROM supply WHERE minted > ?`},
-	{InvUniquePayouts, `SELECT 'round ' || round || ' pays ' || account || ' ' || COUNT(*) || ' times'
+	{name: InvMintedWithinCap, query: `SELECT 'minted is ' || minted || ' rao, cap is ' || ` + capRao + ` || ' rao' FROM supply WHERE minted > ` + capRao},
+	{name: InvUniquePayouts, query: `SELECT 'round ' || round || ' pays ' || account || ' ' || COUNT(*) || ' times'
 		FROM payouts GROUP BY round, account HAVING COUNT(*) > 1 ORDER BY round, account LIMIT 1`},
-	{InvUnsettledUnpaid, `SELECT 'round ' || p.round || ' (' || COALESCE(r.state, 'missing') || ') pays ' || p.account || ' ' || p.amount
+	{name: InvUnsettledUnpaid, query: `SELECT 'round ' || p.round || ' (' || COALESCE(r.state, 'missing') || ') pays ' || p.account || ' ' || p.amount
 			FROM payouts p LEFT JOIN rounds r ON r.number = p.round WHERE r.state IS NOT 'settled'
 		UNION ALL SELECT 'round ' || number || ' (' || state || ') has emission ' || emission FROM rounds WHERE state <> 'settled' AND emission <> 0
 		UNION ALL SELECT 'round ' || e.round || ' (' || COALESCE(r.state, 'missing') || ') has an evaluation of ' || e.identity
 			FROM evaluations e LEFT JOIN rounds r ON r.number = e.round WHERE r.state IS NOT 'settled'
 		LIMIT 1`},
-	{InvRoundSum, `SELECT 'round ' || r.number || ' emitted ' || r.emission || ' but pays ' || COALESCE(SUM(p.amount), 0)
+	{name: InvRoundSum, query: `SELECT 'round ' || r.number || ' emitted ' || r.emission || ' but pays ' || COALESCE(SUM(p.amount), 0)
 		FROM rounds r LEFT JOIN payouts p ON p.round = r.number WHERE r.state = 'settled'
 		GROUP BY r.number HAVING COALESCE(SUM(p.amount), 0) <> r.emission ORDER BY r.number LIMIT 1`},
-	{InvEvaluationPayouts, `SELECT 'round ' || e.round || ': evaluation of ' || e.identity || ' says ' || e.payout || ', payouts say ' || COALESCE(p.amount, 0)
+	{name: InvEvaluationPayouts, query: `SELECT 'round ' || e.round || ': evaluation of ' || e.identity || ' says ' || e.payout || ', payouts say ' || COALESCE(p.amount, 0)
 			FROM evaluations e LEFT JOIN payouts p ON p.round = e.round AND p.account = e.identity
 			WHERE e.payout <> COALESCE(p.amount, 0)
 		UNION ALL SELECT 'round ' || p.round || ' pays ' || p.account || ', who has no evaluation'
 			FROM payouts p WHERE NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.round = p.round AND e.identity = p.account)
 		LIMIT 1`},
-	{InvPayoutsMinted, `SELECT 'payouts sum to ' || (SELECT COALESCE(SUM(amount), 0) FROM payouts) || ', minted is ' || minted
+	// The schedule is checked before the totals: a wrong emission is the
+	// more precise diagnosis.
+	{name: InvSchedule, run: verifySchedule},
+	// With the round sums and unsettled rounds unpaid, this is also "minted
+	// equals the settled rounds' emissions"; the detail says which rounds
+	// remain, for a history that was deleted without the supply.
+	{name: InvPayoutsMinted, query: `SELECT 'payouts sum to ' || (SELECT COALESCE(SUM(amount), 0) FROM payouts) || ', minted is ' || minted ||
+			' (settled rounds: ' || COALESCE((SELECT COUNT(*) || ', numbered ' || MIN(number) || ' to ' || MAX(number) || ', emitting ' || SUM(emission)
+				FROM rounds WHERE state = 'settled' HAVING COUNT(*) > 0), 'none') || ')'
 		FROM supply WHERE minted <> (SELECT COALESCE(SUM(amount), 0) FROM payouts)`},
-	{InvBalancesMinted, `SELECT 'balances sum to ' || (SELECT COALESCE(SUM(balance), 0) FROM accounts) || ', minted is ' || minted
+	{name: InvBalancesMinted, query: `SELECT 'balances sum to ' || (SELECT COALESCE(SUM(balance), 0) FROM accounts) || ', minted is ' || minted
 		FROM supply WHERE minted <> (SELECT COALESCE(SUM(balance), 0) FROM accounts)`},
-	{InvAccountBalances, `SELECT 'account ' || a.identity || ' has ' || a.balance || ' but was paid ' ||
+	{name: InvAccountBalances, query: `SELECT 'account ' || a.identity || ' has ' || a.balance || ' but was paid ' ||
 			COALESCE((SELECT SUM(amount) FROM payouts p WHERE p.account = a.identity), 0)
 		FROM accounts a WHERE a.balance <> COALESCE((SELECT SUM(amount) FROM payouts p WHERE p.account = a.identity), 0)
 		ORDER BY a.identity LIMIT 1`},
+	{name: InvRoundSequence, query: `SELECT 'round' || CASE WHEN MIN(number) = 2 THEN ' 1 is' ELSE 's 1 to ' || (MIN(number) - 1) || ' are' END ||
+			' missing: the first round is ' || MIN(number) || ' (' || (SELECT state FROM rounds ORDER BY number LIMIT 1) || ')'
+			FROM rounds HAVING MIN(number) <> 1
+		UNION ALL SELECT 'round ' || (r.number - 1) || ' is missing before round ' || r.number || ' (' || r.state || ')'
+			FROM rounds r WHERE r.number > 1 AND NOT EXISTS (SELECT 1 FROM rounds p WHERE p.number = r.number - 1)
+		LIMIT 1`},
+	{name: InvChain, run: verifyChain},
+	{name: InvAccountDirectory, query: `SELECT 'account ' || a.identity || ' has no directory row'
+			FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM directory d WHERE d.identity = a.identity)
+		UNION ALL SELECT 'round ' || e.round || ' evaluates ' || e.identity || ', who has no directory row'
+			FROM evaluations e WHERE NOT EXISTS (SELECT 1 FROM directory d WHERE d.identity = e.identity)
+		LIMIT 1`},
+	{name: InvDirectoryCerts, query: `SELECT d.role || ' ' || d.identity || ' (' || d.state || ') was never issued a certificate'
+		FROM directory d WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.identity = d.identity)
+		ORDER BY d.identity LIMIT 1`},
+	{name: InvRevocations, query: `SELECT d.identity || ' is revoked in the directory but no revocation records it'
+			FROM directory d WHERE d.state = 'revoked' AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.identity = d.identity)
+		UNION ALL SELECT 'a revocation records ' || r.identity || ', whose directory state is ' || COALESCE(d.state, 'missing')
+			FROM revocations r LEFT JOIN directory d ON d.identity = r.identity WHERE d.state IS NOT 'revoked'
+		LIMIT 1`},
+	{name: InvForeignKeys, run: verifyForeignKeys},
+	{name: InvIntegrity, run: verifyIntegrity},
 }
 
-// Verify checks every invariant of docs/design.md "TAO" on one consistent
-// snapshot of the database and returns an *InvariantError naming the first
-// broken one, nil when the books are sound, or another error when the
-// database cannot be read.
-func (db *DB) Verify(ctx context.Context) error {
-	return db.viewSnapshot(ctx, func(q sqlQuerier) error {
+// capRao is Cap as an SQL literal.
+var capRao = strconv.FormatUint(Cap, 10)
+
+// Verify checks every invariant of docs/design.md "TAO" and of the chain
+// of settled rounds on one consistent snapshot of the database, checking
+// each round's signature against ca, the network's CA certificate. It
+// returns the chain it recomputed; an *InvariantError naming the first
+// broken invariant; or another error when the database cannot be read.
+func (db *DB) Verify(ctx context.Context, ca *x509.Certificate) (Chain, error) {
+	if ca == nil {
+		return Chain{}, errors.New("verify ledger: no CA certificate to check round signatures against")
+	}
+	v := &verification{ca: ca}
+	err := db.viewSnapshot(ctx, func(q sqlQuerier) error {
 		for i, c := range invariantChecks {
-			if c.name == InvPayoutsMinted {
-				// The schedule is checked before the totals: a wrong emission
-				// is the more precise diagnosis.
-				if err := verifySchedule(ctx, q); err != nil {
+			if c.run != nil {
+				if err := c.run(ctx, q, v); err != nil {
 					return err
 				}
-			}
-			var args []any
-			if c.name == InvMintedWithinCap {
-				args = []any{int64(Cap), int64(Cap)}
+				continue
 			}
 			var detail string
-			err := q.QueryRowContext(ctx, c.query, args...).Scan(&detail)
+			err := q.QueryRowContext(ctx, c.query).Scan(&detail)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -110,12 +158,22 @@ func (db *DB) Verify(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return Chain{}, err
+	}
+	return v.chain, nil
+}
+
+// verification is the state one Verify carries between its checks.
+type verification struct {
+	ca    *x509.Certificate
+	chain Chain
 }
 
 // verifySchedule replays the emission schedule over the settled rounds in
 // order: each minted Emission(cap, E0, minted so far), or 0 if it had no
 // shares.
-func verifySchedule(ctx context.Context, q sqlQuerier) error {
+func verifySchedule(ctx context.Context, q sqlQuerier, _ *verification) error {
 	var e0 int64
 	if err := q.QueryRowContext(ctx, `SELECT initial_emission FROM supply WHERE id = 1`).Scan(&e0); err != nil {
 		return fmt.Errorf("verify ledger: read supply: %w", err)
@@ -146,6 +204,98 @@ func verifySchedule(ctx context.Context, q sqlQuerier) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("verify ledger: read rounds: %w", err)
+	}
+	return nil
+}
+
+// verifyForeignKeys runs PRAGMA foreign_key_check, which finds what a
+// writer with foreign keys off (the sqlite3 shell's default) left dangling.
+func verifyForeignKeys(ctx context.Context, q sqlQuerier, _ *verification) error {
+	rows, err := q.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("verify ledger: foreign_key_check: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int64
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return fmt.Errorf("verify ledger: foreign_key_check: %w", err)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("verify ledger: foreign_key_check: %w", err)
+		}
+		row, err := describeRow(ctx, q, table, rowid.Int64)
+		if err != nil {
+			return fmt.Errorf("verify ledger: foreign_key_check: %w", err)
+		}
+		return &InvariantError{Invariant: InvForeignKeys,
+			Detail: fmt.Sprintf("%s row %d (%s) refers to a %s row that does not exist", table, rowid.Int64, row, parent)}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("verify ledger: foreign_key_check: %w", err)
+	}
+	return nil
+}
+
+// describeRow returns "column=value, ..." for one row of table, which
+// names a table SQLite reported.
+func describeRow(ctx context.Context, q sqlQuerier, table string, rowid int64) (string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT * FROM "`+strings.ReplaceAll(table, `"`, `""`)+`" WHERE rowid = ?`, rowid)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	if !rows.Next() {
+		return "", rows.Err()
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "", err
+	}
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		v := vals[i]
+		if b, ok := v.([]byte); ok {
+			v = fmt.Sprintf("x'%x'", b)
+		}
+		parts[i] = fmt.Sprintf("%s=%v", c, v)
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// verifyIntegrity runs PRAGMA integrity_check: the file's structure,
+// indexes that match their tables, NOT NULL and CHECK constraints.
+func verifyIntegrity(ctx context.Context, q sqlQuerier, _ *verification) error {
+	rows, err := q.QueryContext(ctx, `PRAGMA integrity_check(5)`)
+	if err != nil {
+		return fmt.Errorf("verify ledger: integrity_check: %w", err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return fmt.Errorf("verify ledger: integrity_check: %w", err)
+		}
+		if m != "ok" {
+			msgs = append(msgs, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("verify ledger: integrity_check: %w", err)
+	}
+	if len(msgs) > 0 {
+		return &InvariantError{Invariant: InvIntegrity, Detail: strings.Join(msgs, "; ")}
 	}
 	return nil
 }

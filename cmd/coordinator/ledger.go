@@ -19,12 +19,23 @@ func newLedgerCmd() *cobra.Command {
 	}
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check every ledger invariant; exit non-zero naming the first broken one",
+		Short: "Check every ledger invariant and the chain of signed rounds; exit non-zero naming the first broken one",
 		Long: `verify checks every invariant of the TAO ledger on one consistent snapshot:
 no negative amounts, minted supply within the cap, no (round, account) paid
 twice, open and aborted rounds unpaid, each settled round's payouts summing
-to its emission and following the emission schedule, and balances, payouts
-and minted supply agreeing. It exits 1 naming the first broken invariant.`,
+to its emission and following the emission schedule, balances, payouts and
+minted supply agreeing, and rounds numbered without gaps.
+
+It recomputes the chain of settled rounds (each round's record hashed with
+the previous round's hash) and checks every round's signature against the
+home's CA (ca.pem), so a consistent rewrite of a settled round is caught.
+It checks the directory too: every identity was issued a certificate, every
+account and evaluation names a directory identity, revocations agree with
+the directory, and SQLite's foreign_key_check and integrity_check pass.
+
+It exits 1 naming the first broken invariant and the rows that break it.
+Deleting the newest rounds wholesale leaves books it cannot tell from real
+ones; peers' receipts (GetRound, RoundClosed) show that.`,
 		Example: `  coordinator ledger verify --home ./net`,
 		Args:    cobra.NoArgs,
 	}
@@ -35,14 +46,28 @@ and minted supply agreeing. It exits 1 naming the first broken invariant.`,
 			return err
 		}
 		defer db.Close()
-		if err := db.Verify(cmd.Context()); err != nil {
+		ca, err := coordinator.ReadCA(*verifyHome)
+		if err != nil {
+			return err
+		}
+		chain, err := db.Verify(cmd.Context(), ca)
+		if err != nil {
 			return err
 		}
 		sup, err := db.GetSupply(cmd.Context())
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "ledger ok: %s TAO minted of %s\n", ledger.FormatTAO(sup.Minted), ledger.FormatTAO(sup.Cap))
+		out := cmd.OutOrStdout()
+		fmt.Fprintf(out, "ledger ok: %s TAO minted of %s\n", ledger.FormatTAO(sup.Minted), ledger.FormatTAO(sup.Cap))
+		if chain.Settled == 0 {
+			fmt.Fprintln(out, "chain: no settled round yet")
+			return nil
+		}
+		fmt.Fprintf(out, "chain: %d settled rounds, tip round %d hash %x\n", chain.Settled, chain.TipRound, chain.Tip)
+		if chain.Unsigned > 0 {
+			fmt.Fprintf(out, "chain: the first %d settled rounds predate the signed chain; the first signed round after them commits to their hashes\n", chain.Unsigned)
+		}
 		return nil
 	}
 	export := &cobra.Command{

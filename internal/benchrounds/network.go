@@ -163,12 +163,17 @@ func (nw *network) waitJoined(ctx context.Context, limit time.Duration) error {
 // verify checks the ledger invariants (ledger.DB.Verify) and that rounds
 // 1..want are all settled.
 func (nw *network) verify(ctx context.Context, want uint64) error {
-	db, err := ledger.Open(ctx, filepath.Join(nw.dir, "coordinator", coordinator.DatabaseFile))
+	home := filepath.Join(nw.dir, "coordinator")
+	db, err := ledger.Open(ctx, filepath.Join(home, coordinator.DatabaseFile))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Verify(ctx); err != nil {
+	ca, err := coordinator.ReadCA(home)
+	if err != nil {
+		return err
+	}
+	if _, err := db.Verify(ctx, ca); err != nil {
 		return fmt.Errorf("%d peers: %w", nw.n, err)
 	}
 	last, err := db.LastRound(ctx)

@@ -78,6 +78,59 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{0}
 }
 
+// PeerState is a directory entry's presence.
+type PeerState int32
+
+const (
+	PeerState_PEER_STATE_UNSPECIFIED PeerState = 0
+	// PEER_STATE_ACTIVE is a joined peer that watches, or joined recently.
+	PeerState_PEER_STATE_ACTIVE PeerState = 1
+	// PEER_STATE_AWAY is a joined peer whose Watch stream has been gone past
+	// the grace period; it is left out of rounds until it watches again.
+	PeerState_PEER_STATE_AWAY PeerState = 2
+)
+
+// Enum value maps for PeerState.
+var (
+	PeerState_name = map[int32]string{
+		0: "PEER_STATE_UNSPECIFIED",
+		1: "PEER_STATE_ACTIVE",
+		2: "PEER_STATE_AWAY",
+	}
+	PeerState_value = map[string]int32{
+		"PEER_STATE_UNSPECIFIED": 0,
+		"PEER_STATE_ACTIVE":      1,
+		"PEER_STATE_AWAY":        2,
+	}
+)
+
+func (x PeerState) Enum() *PeerState {
+	p := new(PeerState)
+	*p = x
+	return p
+}
+
+func (x PeerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PeerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_taonet_v1_coordinator_proto_enumTypes[1].Descriptor()
+}
+
+func (PeerState) Type() protoreflect.EnumType {
+	return &file_taonet_v1_coordinator_proto_enumTypes[1]
+}
+
+func (x PeerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PeerState.Descriptor instead.
+func (PeerState) EnumDescriptor() ([]byte, []int) {
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
 // RoundState is a round's place in its life.
 type RoundState int32
 
@@ -119,11 +172,11 @@ func (x RoundState) String() string {
 }
 
 func (RoundState) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[1].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[2].Descriptor()
 }
 
 func (RoundState) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[1]
+	return &file_taonet_v1_coordinator_proto_enumTypes[2]
 }
 
 func (x RoundState) Number() protoreflect.EnumNumber {
@@ -132,7 +185,7 @@ func (x RoundState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RoundState.Descriptor instead.
 func (RoundState) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 // EvaluationStatus says how a peer's answer in a round was judged.
@@ -180,11 +233,11 @@ func (x EvaluationStatus) String() string {
 }
 
 func (EvaluationStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[2].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[3].Descriptor()
 }
 
 func (EvaluationStatus) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[2]
+	return &file_taonet_v1_coordinator_proto_enumTypes[3]
 }
 
 func (x EvaluationStatus) Number() protoreflect.EnumNumber {
@@ -193,7 +246,7 @@ func (x EvaluationStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EvaluationStatus.Descriptor instead.
 func (EvaluationStatus) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 // DirectoryChange is the kind of a directory change.
@@ -201,12 +254,19 @@ type DirectoryChange int32
 
 const (
 	DirectoryChange_DIRECTORY_CHANGE_UNSPECIFIED DirectoryChange = 0
-	// DIRECTORY_CHANGE_JOINED is a peer that joined or rejoined.
+	// DIRECTORY_CHANGE_JOINED is a peer that joined, rejoined or came back
+	// from away.
 	DirectoryChange_DIRECTORY_CHANGE_JOINED DirectoryChange = 1
 	// DIRECTORY_CHANGE_LEFT is a peer that left.
 	DirectoryChange_DIRECTORY_CHANGE_LEFT DirectoryChange = 2
-	// DIRECTORY_CHANGE_REVOKED is a peer whose certificates were revoked.
+	// DIRECTORY_CHANGE_REVOKED is an identity, peer or client, whose
+	// certificates were revoked: peers refuse it from then on, on open
+	// connections too. Watch also sends one for each revoked identity that
+	// still holds an unexpired certificate when the stream opens.
 	DirectoryChange_DIRECTORY_CHANGE_REVOKED DirectoryChange = 3
+	// DIRECTORY_CHANGE_AWAY is a peer whose Watch stream has been gone past
+	// the grace period; it is out of rounds until it watches again.
+	DirectoryChange_DIRECTORY_CHANGE_AWAY DirectoryChange = 4
 )
 
 // Enum value maps for DirectoryChange.
@@ -216,12 +276,14 @@ var (
 		1: "DIRECTORY_CHANGE_JOINED",
 		2: "DIRECTORY_CHANGE_LEFT",
 		3: "DIRECTORY_CHANGE_REVOKED",
+		4: "DIRECTORY_CHANGE_AWAY",
 	}
 	DirectoryChange_value = map[string]int32{
 		"DIRECTORY_CHANGE_UNSPECIFIED": 0,
 		"DIRECTORY_CHANGE_JOINED":      1,
 		"DIRECTORY_CHANGE_LEFT":        2,
 		"DIRECTORY_CHANGE_REVOKED":     3,
+		"DIRECTORY_CHANGE_AWAY":        4,
 	}
 )
 
@@ -236,11 +298,11 @@ func (x DirectoryChange) String() string {
 }
 
 func (DirectoryChange) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[3].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[4].Descriptor()
 }
 
 func (DirectoryChange) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[3]
+	return &file_taonet_v1_coordinator_proto_enumTypes[4]
 }
 
 func (x DirectoryChange) Number() protoreflect.EnumNumber {
@@ -249,7 +311,7 @@ func (x DirectoryChange) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DirectoryChange.Descriptor instead.
 func (DirectoryChange) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 // EnrollRequest redeems a join token.
@@ -563,10 +625,14 @@ type JoinResponse struct {
 	ProtocolVersion uint32 `protobuf:"varint,2,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// task is the network's task, e.g. "fmnist".
 	Task string `protobuf:"bytes,3,opt,name=task,proto3" json:"task,omitempty"`
-	// peers is the directory after admission.
+	// peers is the first page of the directory after admission (at most
+	// 1000 peers, ordered by identity).
 	Peers []*PeerInfo `protobuf:"bytes,4,rep,name=peers,proto3" json:"peers,omitempty"`
 	// current_round is the latest round number, 0 if none.
-	CurrentRound  uint64 `protobuf:"varint,5,opt,name=current_round,json=currentRound,proto3" json:"current_round,omitempty"`
+	CurrentRound uint64 `protobuf:"varint,5,opt,name=current_round,json=currentRound,proto3" json:"current_round,omitempty"`
+	// next_page_token continues the directory with ListPeers; empty when
+	// peers is all of it.
+	NextPageToken string `protobuf:"bytes,6,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +700,13 @@ func (x *JoinResponse) GetCurrentRound() uint64 {
 		return x.CurrentRound
 	}
 	return 0
+}
+
+func (x *JoinResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // LeaveRequest removes the caller from the directory.
@@ -724,7 +797,11 @@ type PeerInfo struct {
 	// joined_at is when the peer last joined.
 	JoinedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
 	// weight is the peer's current teacher weight, 0 until scored.
-	Weight        float64 `protobuf:"fixed64,6,opt,name=weight,proto3" json:"weight,omitempty"`
+	Weight float64 `protobuf:"fixed64,6,opt,name=weight,proto3" json:"weight,omitempty"`
+	// state is ACTIVE, or AWAY for a peer whose Watch stream has been gone
+	// past the coordinator's grace period (only ListPeers with include_away
+	// returns those).
+	State         PeerState `protobuf:"varint,7,opt,name=state,proto3,enum=taonet.v1.PeerState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -801,6 +878,13 @@ func (x *PeerInfo) GetWeight() float64 {
 	return 0
 }
 
+func (x *PeerInfo) GetState() PeerState {
+	if x != nil {
+		return x.State
+	}
+	return PeerState_PEER_STATE_UNSPECIFIED
+}
+
 // WatchRequest opens the event stream.
 type WatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -847,6 +931,7 @@ type WatchResponse struct {
 	//	*WatchResponse_RoundClosed
 	//	*WatchResponse_DirectoryChanged
 	//	*WatchResponse_EvaluationStarted
+	//	*WatchResponse_RoundOpenedPart
 	Event         isWatchResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -925,6 +1010,15 @@ func (x *WatchResponse) GetEvaluationStarted() *EvaluationStarted {
 	return nil
 }
 
+func (x *WatchResponse) GetRoundOpenedPart() *RoundOpenedPart {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_RoundOpenedPart); ok {
+			return x.RoundOpenedPart
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Event interface {
 	isWatchResponse_Event()
 }
@@ -950,6 +1044,12 @@ type WatchResponse_EvaluationStarted struct {
 	EvaluationStarted *EvaluationStarted `protobuf:"bytes,4,opt,name=evaluation_started,json=evaluationStarted,proto3,oneof"`
 }
 
+type WatchResponse_RoundOpenedPart struct {
+	// round_opened_part continues a RoundOpened whose directory does not
+	// fit one event.
+	RoundOpenedPart *RoundOpenedPart `protobuf:"bytes,5,opt,name=round_opened_part,json=roundOpenedPart,proto3,oneof"`
+}
+
 func (*WatchResponse_RoundOpened) isWatchResponse_Event() {}
 
 func (*WatchResponse_RoundClosed) isWatchResponse_Event() {}
@@ -957,6 +1057,8 @@ func (*WatchResponse_RoundClosed) isWatchResponse_Event() {}
 func (*WatchResponse_DirectoryChanged) isWatchResponse_Event() {}
 
 func (*WatchResponse_EvaluationStarted) isWatchResponse_Event() {}
+
+func (*WatchResponse_RoundOpenedPart) isWatchResponse_Event() {}
 
 // EvaluationStarted marks the start of a round's evaluation phase.
 type EvaluationStarted struct {
@@ -1152,8 +1254,12 @@ type RoundOpened struct {
 	DistillDeadline *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=distill_deadline,json=distillDeadline,proto3" json:"distill_deadline,omitempty"`
 	// evaluate_deadline ends the evaluation phase; the round closes by then.
 	EvaluateDeadline *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=evaluate_deadline,json=evaluateDeadline,proto3" json:"evaluate_deadline,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// parts is how many events carry the round's directory and weights: this
+	// one and parts-1 RoundOpenedPart events that follow it (at most 1000
+	// peers each). 0 or 1: this event is the whole of it.
+	Parts         uint32 `protobuf:"varint,9,opt,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoundOpened) Reset() {
@@ -1242,6 +1348,86 @@ func (x *RoundOpened) GetEvaluateDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *RoundOpened) GetParts() uint32 {
+	if x != nil {
+		return x.Parts
+	}
+	return 0
+}
+
+// RoundOpenedPart carries more of a RoundOpened's directory and weights.
+type RoundOpenedPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// round is the round number.
+	Round uint64 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
+	// part is this event's place, from 1 (RoundOpened itself is part 0).
+	Part uint32 `protobuf:"varint,2,opt,name=part,proto3" json:"part,omitempty"`
+	// weights continue RoundOpened.weights.
+	Weights []*TeacherWeight `protobuf:"bytes,3,rep,name=weights,proto3" json:"weights,omitempty"`
+	// directory continues RoundOpened.directory.
+	Directory     []*PeerInfo `protobuf:"bytes,4,rep,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoundOpenedPart) Reset() {
+	*x = RoundOpenedPart{}
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoundOpenedPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoundOpenedPart) ProtoMessage() {}
+
+func (x *RoundOpenedPart) ProtoReflect() protoreflect.Message {
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoundOpenedPart.ProtoReflect.Descriptor instead.
+func (*RoundOpenedPart) Descriptor() ([]byte, []int) {
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RoundOpenedPart) GetRound() uint64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *RoundOpenedPart) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *RoundOpenedPart) GetWeights() []*TeacherWeight {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *RoundOpenedPart) GetDirectory() []*PeerInfo {
+	if x != nil {
+		return x.Directory
+	}
+	return nil
+}
+
 // Evaluation is one peer's result in one round.
 type Evaluation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1265,7 +1451,7 @@ type Evaluation struct {
 
 func (x *Evaluation) Reset() {
 	*x = Evaluation{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1463,7 @@ func (x *Evaluation) String() string {
 func (*Evaluation) ProtoMessage() {}
 
 func (x *Evaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[15]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1476,7 @@ func (x *Evaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evaluation.ProtoReflect.Descriptor instead.
 func (*Evaluation) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Evaluation) GetIdentity() string {
@@ -1355,14 +1541,29 @@ type RoundClosed struct {
 	// emission_rao is what the round minted.
 	EmissionRao uint64 `protobuf:"varint,4,opt,name=emission_rao,json=emissionRao,proto3" json:"emission_rao,omitempty"`
 	// evaluations are the peers' results.
-	Evaluations   []*Evaluation `protobuf:"bytes,5,rep,name=evaluations,proto3" json:"evaluations,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Evaluations []*Evaluation `protobuf:"bytes,5,rep,name=evaluations,proto3" json:"evaluations,omitempty"`
+	// seed is the round's transfer seed (as in RoundOpened); with the fields
+	// above and the SHA-256 of validation_seed it makes the round's record in
+	// the chain of settled rounds, so this event is a receipt.
+	Seed uint64 `protobuf:"varint,6,opt,name=seed,proto3" json:"seed,omitempty"`
+	// previous_hash is the chain hash of the settled round before this one
+	// (32 zero bytes for the first); hash is this round's chain hash:
+	// SHA-256 of the canonical encoding of previous_hash and the round's
+	// record (docs/design.md "TAO"). Empty for an aborted round.
+	PreviousHash []byte `protobuf:"bytes,7,opt,name=previous_hash,json=previousHash,proto3" json:"previous_hash,omitempty"`
+	Hash         []byte `protobuf:"bytes,8,opt,name=hash,proto3" json:"hash,omitempty"`
+	// signature is the coordinator's signature of hash, made with the key of
+	// signer_certificate (DER), a coordinator certificate issued by the
+	// network's CA.
+	Signature         []byte `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	SignerCertificate []byte `protobuf:"bytes,10,opt,name=signer_certificate,json=signerCertificate,proto3" json:"signer_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RoundClosed) Reset() {
 	*x = RoundClosed{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1575,7 @@ func (x *RoundClosed) String() string {
 func (*RoundClosed) ProtoMessage() {}
 
 func (x *RoundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[16]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1588,7 @@ func (x *RoundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundClosed.ProtoReflect.Descriptor instead.
 func (*RoundClosed) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RoundClosed) GetRound() uint64 {
@@ -1425,6 +1626,41 @@ func (x *RoundClosed) GetEvaluations() []*Evaluation {
 	return nil
 }
 
+func (x *RoundClosed) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *RoundClosed) GetPreviousHash() []byte {
+	if x != nil {
+		return x.PreviousHash
+	}
+	return nil
+}
+
+func (x *RoundClosed) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *RoundClosed) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *RoundClosed) GetSignerCertificate() []byte {
+	if x != nil {
+		return x.SignerCertificate
+	}
+	return nil
+}
+
 // DirectoryChanged reports one change of the directory.
 type DirectoryChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1438,7 +1674,7 @@ type DirectoryChanged struct {
 
 func (x *DirectoryChanged) Reset() {
 	*x = DirectoryChanged{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1686,7 @@ func (x *DirectoryChanged) String() string {
 func (*DirectoryChanged) ProtoMessage() {}
 
 func (x *DirectoryChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[17]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1699,7 @@ func (x *DirectoryChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryChanged.ProtoReflect.Descriptor instead.
 func (*DirectoryChanged) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DirectoryChanged) GetChange() DirectoryChange {
@@ -1500,14 +1736,22 @@ type Round struct {
 	// emission_rao is what the round minted.
 	EmissionRao uint64 `protobuf:"varint,8,opt,name=emission_rao,json=emissionRao,proto3" json:"emission_rao,omitempty"`
 	// evaluations are the peers' results.
-	Evaluations   []*Evaluation `protobuf:"bytes,9,rep,name=evaluations,proto3" json:"evaluations,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Evaluations []*Evaluation `protobuf:"bytes,9,rep,name=evaluations,proto3" json:"evaluations,omitempty"`
+	// previous_hash, hash, signature and signer_certificate are the round's
+	// link in the chain of settled rounds, as in RoundClosed: a settled round
+	// is a receipt a peer can keep and check against the CA. Empty unless
+	// settled, and for rounds settled before the chain existed.
+	PreviousHash      []byte `protobuf:"bytes,10,opt,name=previous_hash,json=previousHash,proto3" json:"previous_hash,omitempty"`
+	Hash              []byte `protobuf:"bytes,11,opt,name=hash,proto3" json:"hash,omitempty"`
+	Signature         []byte `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
+	SignerCertificate []byte `protobuf:"bytes,13,opt,name=signer_certificate,json=signerCertificate,proto3" json:"signer_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Round) Reset() {
 	*x = Round{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1763,7 @@ func (x *Round) String() string {
 func (*Round) ProtoMessage() {}
 
 func (x *Round) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[18]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1776,7 @@ func (x *Round) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Round.ProtoReflect.Descriptor instead.
 func (*Round) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Round) GetNumber() uint64 {
@@ -1598,6 +1842,34 @@ func (x *Round) GetEvaluations() []*Evaluation {
 	return nil
 }
 
+func (x *Round) GetPreviousHash() []byte {
+	if x != nil {
+		return x.PreviousHash
+	}
+	return nil
+}
+
+func (x *Round) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *Round) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *Round) GetSignerCertificate() []byte {
+	if x != nil {
+		return x.SignerCertificate
+	}
+	return nil
+}
+
 // GetRoundRequest names a round.
 type GetRoundRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1609,7 +1881,7 @@ type GetRoundRequest struct {
 
 func (x *GetRoundRequest) Reset() {
 	*x = GetRoundRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1893,7 @@ func (x *GetRoundRequest) String() string {
 func (*GetRoundRequest) ProtoMessage() {}
 
 func (x *GetRoundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[19]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1906,7 @@ func (x *GetRoundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoundRequest.ProtoReflect.Descriptor instead.
 func (*GetRoundRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRoundRequest) GetNumber() uint64 {
@@ -1655,7 +1927,7 @@ type GetRoundResponse struct {
 
 func (x *GetRoundResponse) Reset() {
 	*x = GetRoundResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1939,7 @@ func (x *GetRoundResponse) String() string {
 func (*GetRoundResponse) ProtoMessage() {}
 
 func (x *GetRoundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[20]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1952,7 @@ func (x *GetRoundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoundResponse.ProtoReflect.Descriptor instead.
 func (*GetRoundResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRoundResponse) GetRound() *Round {
@@ -1703,7 +1975,7 @@ type ListRoundsRequest struct {
 
 func (x *ListRoundsRequest) Reset() {
 	*x = ListRoundsRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1987,7 @@ func (x *ListRoundsRequest) String() string {
 func (*ListRoundsRequest) ProtoMessage() {}
 
 func (x *ListRoundsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[21]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +2000,7 @@ func (x *ListRoundsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoundsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoundsRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRoundsRequest) GetPageSize() uint32 {
@@ -1758,7 +2030,7 @@ type ListRoundsResponse struct {
 
 func (x *ListRoundsResponse) Reset() {
 	*x = ListRoundsResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2042,7 @@ func (x *ListRoundsResponse) String() string {
 func (*ListRoundsResponse) ProtoMessage() {}
 
 func (x *ListRoundsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[22]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2055,7 @@ func (x *ListRoundsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoundsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoundsResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRoundsResponse) GetRounds() []*Round {
@@ -1806,14 +2078,16 @@ type ListPeersRequest struct {
 	// page_size is at most 1000; 0 means 100.
 	PageSize uint32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is next_page_token from the previous page.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// include_away also lists peers that are away (PeerInfo.state).
+	IncludeAway   bool `protobuf:"varint,3,opt,name=include_away,json=includeAway,proto3" json:"include_away,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2099,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[23]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2112,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPeersRequest) GetPageSize() uint32 {
@@ -1855,6 +2129,13 @@ func (x *ListPeersRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListPeersRequest) GetIncludeAway() bool {
+	if x != nil {
+		return x.IncludeAway
+	}
+	return false
+}
+
 // ListPeersResponse is one page of the directory.
 type ListPeersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1868,7 +2149,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +2161,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[24]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +2174,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPeersResponse) GetPeers() []*PeerInfo {
@@ -1923,7 +2204,7 @@ type QueryRequest struct {
 
 func (x *QueryRequest) Reset() {
 	*x = QueryRequest{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2216,7 @@ func (x *QueryRequest) String() string {
 func (*QueryRequest) ProtoMessage() {}
 
 func (x *QueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[25]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2229,7 @@ func (x *QueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryRequest.ProtoReflect.Descriptor instead.
 func (*QueryRequest) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *QueryRequest) GetInputs() *Tensor {
@@ -1980,7 +2261,7 @@ type QueryResponse struct {
 
 func (x *QueryResponse) Reset() {
 	*x = QueryResponse{}
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[26]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2273,7 @@ func (x *QueryResponse) String() string {
 func (*QueryResponse) ProtoMessage() {}
 
 func (x *QueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_taonet_v1_coordinator_proto_msgTypes[26]
+	mi := &file_taonet_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2286,7 @@ func (x *QueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
 func (*QueryResponse) Descriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *QueryResponse) GetProbabilities() *Tensor {
@@ -2051,28 +2332,31 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\vJoinRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12+\n" +
 	"\x11advertise_address\x18\x02 \x01(\tR\x10advertiseAddress\x12(\n" +
-	"\x04card\x18\x03 \x01(\v2\x14.taonet.v1.ModelCardR\x04card\"\xb9\x01\n" +
+	"\x04card\x18\x03 \x01(\v2\x14.taonet.v1.ModelCardR\x04card\"\xe1\x01\n" +
 	"\fJoinResponse\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12)\n" +
 	"\x10protocol_version\x18\x02 \x01(\rR\x0fprotocolVersion\x12\x12\n" +
 	"\x04task\x18\x03 \x01(\tR\x04task\x12)\n" +
 	"\x05peers\x18\x04 \x03(\v2\x13.taonet.v1.PeerInfoR\x05peers\x12#\n" +
-	"\rcurrent_round\x18\x05 \x01(\x04R\fcurrentRound\"\x0e\n" +
+	"\rcurrent_round\x18\x05 \x01(\x04R\fcurrentRound\x12&\n" +
+	"\x0fnext_page_token\x18\x06 \x01(\tR\rnextPageToken\"\x0e\n" +
 	"\fLeaveRequest\"\x0f\n" +
-	"\rLeaveResponse\"\xcf\x01\n" +
+	"\rLeaveResponse\"\xfb\x01\n" +
 	"\bPeerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x12(\n" +
 	"\x04card\x18\x04 \x01(\v2\x14.taonet.v1.ModelCardR\x04card\x127\n" +
 	"\tjoined_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12\x16\n" +
-	"\x06weight\x18\x06 \x01(\x01R\x06weight\"\x0e\n" +
-	"\fWatchRequest\"\xad\x02\n" +
+	"\x06weight\x18\x06 \x01(\x01R\x06weight\x12*\n" +
+	"\x05state\x18\a \x01(\x0e2\x14.taonet.v1.PeerStateR\x05state\"\x0e\n" +
+	"\fWatchRequest\"\xf7\x02\n" +
 	"\rWatchResponse\x12;\n" +
 	"\fround_opened\x18\x01 \x01(\v2\x16.taonet.v1.RoundOpenedH\x00R\vroundOpened\x12;\n" +
 	"\fround_closed\x18\x02 \x01(\v2\x16.taonet.v1.RoundClosedH\x00R\vroundClosed\x12J\n" +
 	"\x11directory_changed\x18\x03 \x01(\v2\x1b.taonet.v1.DirectoryChangedH\x00R\x10directoryChanged\x12M\n" +
-	"\x12evaluation_started\x18\x04 \x01(\v2\x1c.taonet.v1.EvaluationStartedH\x00R\x11evaluationStartedB\a\n" +
+	"\x12evaluation_started\x18\x04 \x01(\v2\x1c.taonet.v1.EvaluationStartedH\x00R\x11evaluationStarted\x12H\n" +
+	"\x11round_opened_part\x18\x05 \x01(\v2\x1a.taonet.v1.RoundOpenedPartH\x00R\x0froundOpenedPartB\a\n" +
 	"\x05event\"a\n" +
 	"\x11EvaluationStarted\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x126\n" +
@@ -2084,7 +2368,7 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x18\n" +
 	"\asamples\x18\x02 \x01(\rR\asamples\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x03 \x01(\rR\tbatchSize\"\x95\x03\n" +
+	"batch_size\x18\x03 \x01(\rR\tbatchSize\"\xab\x03\n" +
 	"\vRoundOpened\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x04R\x04seed\x120\n" +
@@ -2093,7 +2377,13 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\aweights\x18\x05 \x03(\v2\x18.taonet.v1.TeacherWeightR\aweights\x121\n" +
 	"\tdirectory\x18\x06 \x03(\v2\x13.taonet.v1.PeerInfoR\tdirectory\x12E\n" +
 	"\x10distill_deadline\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0fdistillDeadline\x12G\n" +
-	"\x11evaluate_deadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10evaluateDeadline\"\xdc\x01\n" +
+	"\x11evaluate_deadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10evaluateDeadline\x12\x14\n" +
+	"\x05parts\x18\t \x01(\rR\x05parts\"\xa2\x01\n" +
+	"\x0fRoundOpenedPart\x12\x14\n" +
+	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x12\n" +
+	"\x04part\x18\x02 \x01(\rR\x04part\x122\n" +
+	"\aweights\x18\x03 \x03(\v2\x18.taonet.v1.TeacherWeightR\aweights\x121\n" +
+	"\tdirectory\x18\x04 \x03(\v2\x13.taonet.v1.PeerInfoR\tdirectory\"\xdc\x01\n" +
 	"\n" +
 	"Evaluation\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -2103,16 +2393,22 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\x06shares\x18\x05 \x01(\x04R\x06shares\x123\n" +
 	"\x06status\x18\x06 \x01(\x0e2\x1b.taonet.v1.EvaluationStatusR\x06status\x12\x1d\n" +
 	"\n" +
-	"payout_rao\x18\a \x01(\x04R\tpayoutRao\"\xd5\x01\n" +
+	"payout_rao\x18\a \x01(\x04R\tpayoutRao\"\xef\x02\n" +
 	"\vRoundClosed\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.taonet.v1.RoundStateR\x05state\x12'\n" +
 	"\x0fvalidation_seed\x18\x03 \x01(\fR\x0evalidationSeed\x12!\n" +
 	"\femission_rao\x18\x04 \x01(\x04R\vemissionRao\x127\n" +
-	"\vevaluations\x18\x05 \x03(\v2\x15.taonet.v1.EvaluationR\vevaluations\"o\n" +
+	"\vevaluations\x18\x05 \x03(\v2\x15.taonet.v1.EvaluationR\vevaluations\x12\x12\n" +
+	"\x04seed\x18\x06 \x01(\x04R\x04seed\x12#\n" +
+	"\rprevious_hash\x18\a \x01(\fR\fpreviousHash\x12\x12\n" +
+	"\x04hash\x18\b \x01(\fR\x04hash\x12\x1c\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\x12-\n" +
+	"\x12signer_certificate\x18\n" +
+	" \x01(\fR\x11signerCertificate\"o\n" +
 	"\x10DirectoryChanged\x122\n" +
 	"\x06change\x18\x01 \x01(\x0e2\x1a.taonet.v1.DirectoryChangeR\x06change\x12'\n" +
-	"\x04peer\x18\x02 \x01(\v2\x13.taonet.v1.PeerInfoR\x04peer\"\x89\x03\n" +
+	"\x04peer\x18\x02 \x01(\v2\x13.taonet.v1.PeerInfoR\x04peer\"\x8f\x04\n" +
 	"\x05Round\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x04R\x06number\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.taonet.v1.RoundStateR\x05state\x12\x12\n" +
@@ -2122,7 +2418,12 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\topened_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bopenedAt\x127\n" +
 	"\tclosed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\x12!\n" +
 	"\femission_rao\x18\b \x01(\x04R\vemissionRao\x127\n" +
-	"\vevaluations\x18\t \x03(\v2\x15.taonet.v1.EvaluationR\vevaluations\")\n" +
+	"\vevaluations\x18\t \x03(\v2\x15.taonet.v1.EvaluationR\vevaluations\x12#\n" +
+	"\rprevious_hash\x18\n" +
+	" \x01(\fR\fpreviousHash\x12\x12\n" +
+	"\x04hash\x18\v \x01(\fR\x04hash\x12\x1c\n" +
+	"\tsignature\x18\f \x01(\fR\tsignature\x12-\n" +
+	"\x12signer_certificate\x18\r \x01(\fR\x11signerCertificate\")\n" +
 	"\x0fGetRoundRequest\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x04R\x06number\":\n" +
 	"\x10GetRoundResponse\x12&\n" +
@@ -2133,11 +2434,12 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"f\n" +
 	"\x12ListRoundsResponse\x12(\n" +
 	"\x06rounds\x18\x01 \x03(\v2\x10.taonet.v1.RoundR\x06rounds\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
 	"\x10ListPeersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"f\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12!\n" +
+	"\finclude_away\x18\x03 \x01(\bR\vincludeAway\"f\n" +
 	"\x11ListPeersResponse\x12)\n" +
 	"\x05peers\x18\x01 \x03(\v2\x13.taonet.v1.PeerInfoR\x05peers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"V\n" +
@@ -2152,7 +2454,11 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_PEER\x10\x01\x12\x0f\n" +
 	"\vROLE_CLIENT\x10\x02\x12\x14\n" +
-	"\x10ROLE_COORDINATOR\x10\x03*q\n" +
+	"\x10ROLE_COORDINATOR\x10\x03*S\n" +
+	"\tPeerState\x12\x1a\n" +
+	"\x16PEER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11PEER_STATE_ACTIVE\x10\x01\x12\x13\n" +
+	"\x0fPEER_STATE_AWAY\x10\x02*q\n" +
 	"\n" +
 	"RoundState\x12\x1b\n" +
 	"\x17ROUND_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2164,12 +2470,13 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\x18EVALUATION_STATUS_SCORED\x10\x01\x12\x1d\n" +
 	"\x19EVALUATION_STATUS_TIMEOUT\x10\x02\x12\x1d\n" +
 	"\x19EVALUATION_STATUS_INVALID\x10\x03\x12\x1f\n" +
-	"\x1bEVALUATION_STATUS_DUPLICATE\x10\x04*\x89\x01\n" +
+	"\x1bEVALUATION_STATUS_DUPLICATE\x10\x04*\xa4\x01\n" +
 	"\x0fDirectoryChange\x12 \n" +
 	"\x1cDIRECTORY_CHANGE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DIRECTORY_CHANGE_JOINED\x10\x01\x12\x19\n" +
 	"\x15DIRECTORY_CHANGE_LEFT\x10\x02\x12\x1c\n" +
-	"\x18DIRECTORY_CHANGE_REVOKED\x10\x032\xcf\x04\n" +
+	"\x18DIRECTORY_CHANGE_REVOKED\x10\x03\x12\x19\n" +
+	"\x15DIRECTORY_CHANGE_AWAY\x10\x042\xcf\x04\n" +
 	"\vCoordinator\x12=\n" +
 	"\x06Enroll\x12\x18.taonet.v1.EnrollRequest\x1a\x19.taonet.v1.EnrollResponse\x12:\n" +
 	"\x05Renew\x12\x17.taonet.v1.RenewRequest\x1a\x18.taonet.v1.RenewResponse\x127\n" +
@@ -2194,98 +2501,104 @@ func file_taonet_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_taonet_v1_coordinator_proto_rawDescData
 }
 
-var file_taonet_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_taonet_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_taonet_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_taonet_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_taonet_v1_coordinator_proto_goTypes = []any{
 	(Role)(0),                     // 0: taonet.v1.Role
-	(RoundState)(0),               // 1: taonet.v1.RoundState
-	(EvaluationStatus)(0),         // 2: taonet.v1.EvaluationStatus
-	(DirectoryChange)(0),          // 3: taonet.v1.DirectoryChange
-	(*EnrollRequest)(nil),         // 4: taonet.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 5: taonet.v1.EnrollResponse
-	(*RenewRequest)(nil),          // 6: taonet.v1.RenewRequest
-	(*RenewResponse)(nil),         // 7: taonet.v1.RenewResponse
-	(*JoinRequest)(nil),           // 8: taonet.v1.JoinRequest
-	(*JoinResponse)(nil),          // 9: taonet.v1.JoinResponse
-	(*LeaveRequest)(nil),          // 10: taonet.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 11: taonet.v1.LeaveResponse
-	(*PeerInfo)(nil),              // 12: taonet.v1.PeerInfo
-	(*WatchRequest)(nil),          // 13: taonet.v1.WatchRequest
-	(*WatchResponse)(nil),         // 14: taonet.v1.WatchResponse
-	(*EvaluationStarted)(nil),     // 15: taonet.v1.EvaluationStarted
-	(*TeacherWeight)(nil),         // 16: taonet.v1.TeacherWeight
-	(*TransferSpec)(nil),          // 17: taonet.v1.TransferSpec
-	(*RoundOpened)(nil),           // 18: taonet.v1.RoundOpened
-	(*Evaluation)(nil),            // 19: taonet.v1.Evaluation
-	(*RoundClosed)(nil),           // 20: taonet.v1.RoundClosed
-	(*DirectoryChanged)(nil),      // 21: taonet.v1.DirectoryChanged
-	(*Round)(nil),                 // 22: taonet.v1.Round
-	(*GetRoundRequest)(nil),       // 23: taonet.v1.GetRoundRequest
-	(*GetRoundResponse)(nil),      // 24: taonet.v1.GetRoundResponse
-	(*ListRoundsRequest)(nil),     // 25: taonet.v1.ListRoundsRequest
-	(*ListRoundsResponse)(nil),    // 26: taonet.v1.ListRoundsResponse
-	(*ListPeersRequest)(nil),      // 27: taonet.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),     // 28: taonet.v1.ListPeersResponse
-	(*QueryRequest)(nil),          // 29: taonet.v1.QueryRequest
-	(*QueryResponse)(nil),         // 30: taonet.v1.QueryResponse
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
-	(*ModelCard)(nil),             // 32: taonet.v1.ModelCard
-	(*Tensor)(nil),                // 33: taonet.v1.Tensor
+	(PeerState)(0),                // 1: taonet.v1.PeerState
+	(RoundState)(0),               // 2: taonet.v1.RoundState
+	(EvaluationStatus)(0),         // 3: taonet.v1.EvaluationStatus
+	(DirectoryChange)(0),          // 4: taonet.v1.DirectoryChange
+	(*EnrollRequest)(nil),         // 5: taonet.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 6: taonet.v1.EnrollResponse
+	(*RenewRequest)(nil),          // 7: taonet.v1.RenewRequest
+	(*RenewResponse)(nil),         // 8: taonet.v1.RenewResponse
+	(*JoinRequest)(nil),           // 9: taonet.v1.JoinRequest
+	(*JoinResponse)(nil),          // 10: taonet.v1.JoinResponse
+	(*LeaveRequest)(nil),          // 11: taonet.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 12: taonet.v1.LeaveResponse
+	(*PeerInfo)(nil),              // 13: taonet.v1.PeerInfo
+	(*WatchRequest)(nil),          // 14: taonet.v1.WatchRequest
+	(*WatchResponse)(nil),         // 15: taonet.v1.WatchResponse
+	(*EvaluationStarted)(nil),     // 16: taonet.v1.EvaluationStarted
+	(*TeacherWeight)(nil),         // 17: taonet.v1.TeacherWeight
+	(*TransferSpec)(nil),          // 18: taonet.v1.TransferSpec
+	(*RoundOpened)(nil),           // 19: taonet.v1.RoundOpened
+	(*RoundOpenedPart)(nil),       // 20: taonet.v1.RoundOpenedPart
+	(*Evaluation)(nil),            // 21: taonet.v1.Evaluation
+	(*RoundClosed)(nil),           // 22: taonet.v1.RoundClosed
+	(*DirectoryChanged)(nil),      // 23: taonet.v1.DirectoryChanged
+	(*Round)(nil),                 // 24: taonet.v1.Round
+	(*GetRoundRequest)(nil),       // 25: taonet.v1.GetRoundRequest
+	(*GetRoundResponse)(nil),      // 26: taonet.v1.GetRoundResponse
+	(*ListRoundsRequest)(nil),     // 27: taonet.v1.ListRoundsRequest
+	(*ListRoundsResponse)(nil),    // 28: taonet.v1.ListRoundsResponse
+	(*ListPeersRequest)(nil),      // 29: taonet.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),     // 30: taonet.v1.ListPeersResponse
+	(*QueryRequest)(nil),          // 31: taonet.v1.QueryRequest
+	(*QueryResponse)(nil),         // 32: taonet.v1.QueryResponse
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*ModelCard)(nil),             // 34: taonet.v1.ModelCard
+	(*Tensor)(nil),                // 35: taonet.v1.Tensor
 }
 var file_taonet_v1_coordinator_proto_depIdxs = []int32{
-	31, // 0: taonet.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
-	31, // 1: taonet.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
-	32, // 2: taonet.v1.JoinRequest.card:type_name -> taonet.v1.ModelCard
-	12, // 3: taonet.v1.JoinResponse.peers:type_name -> taonet.v1.PeerInfo
-	32, // 4: taonet.v1.PeerInfo.card:type_name -> taonet.v1.ModelCard
-	31, // 5: taonet.v1.PeerInfo.joined_at:type_name -> google.protobuf.Timestamp
-	18, // 6: taonet.v1.WatchResponse.round_opened:type_name -> taonet.v1.RoundOpened
-	20, // 7: taonet.v1.WatchResponse.round_closed:type_name -> taonet.v1.RoundClosed
-	21, // 8: taonet.v1.WatchResponse.directory_changed:type_name -> taonet.v1.DirectoryChanged
-	15, // 9: taonet.v1.WatchResponse.evaluation_started:type_name -> taonet.v1.EvaluationStarted
-	31, // 10: taonet.v1.EvaluationStarted.deadline:type_name -> google.protobuf.Timestamp
-	17, // 11: taonet.v1.RoundOpened.transfer:type_name -> taonet.v1.TransferSpec
-	16, // 12: taonet.v1.RoundOpened.weights:type_name -> taonet.v1.TeacherWeight
-	12, // 13: taonet.v1.RoundOpened.directory:type_name -> taonet.v1.PeerInfo
-	31, // 14: taonet.v1.RoundOpened.distill_deadline:type_name -> google.protobuf.Timestamp
-	31, // 15: taonet.v1.RoundOpened.evaluate_deadline:type_name -> google.protobuf.Timestamp
-	2,  // 16: taonet.v1.Evaluation.status:type_name -> taonet.v1.EvaluationStatus
-	1,  // 17: taonet.v1.RoundClosed.state:type_name -> taonet.v1.RoundState
-	19, // 18: taonet.v1.RoundClosed.evaluations:type_name -> taonet.v1.Evaluation
-	3,  // 19: taonet.v1.DirectoryChanged.change:type_name -> taonet.v1.DirectoryChange
-	12, // 20: taonet.v1.DirectoryChanged.peer:type_name -> taonet.v1.PeerInfo
-	1,  // 21: taonet.v1.Round.state:type_name -> taonet.v1.RoundState
-	31, // 22: taonet.v1.Round.opened_at:type_name -> google.protobuf.Timestamp
-	31, // 23: taonet.v1.Round.closed_at:type_name -> google.protobuf.Timestamp
-	19, // 24: taonet.v1.Round.evaluations:type_name -> taonet.v1.Evaluation
-	22, // 25: taonet.v1.GetRoundResponse.round:type_name -> taonet.v1.Round
-	22, // 26: taonet.v1.ListRoundsResponse.rounds:type_name -> taonet.v1.Round
-	12, // 27: taonet.v1.ListPeersResponse.peers:type_name -> taonet.v1.PeerInfo
-	33, // 28: taonet.v1.QueryRequest.inputs:type_name -> taonet.v1.Tensor
-	33, // 29: taonet.v1.QueryResponse.probabilities:type_name -> taonet.v1.Tensor
-	4,  // 30: taonet.v1.Coordinator.Enroll:input_type -> taonet.v1.EnrollRequest
-	6,  // 31: taonet.v1.Coordinator.Renew:input_type -> taonet.v1.RenewRequest
-	8,  // 32: taonet.v1.Coordinator.Join:input_type -> taonet.v1.JoinRequest
-	10, // 33: taonet.v1.Coordinator.Leave:input_type -> taonet.v1.LeaveRequest
-	13, // 34: taonet.v1.Coordinator.Watch:input_type -> taonet.v1.WatchRequest
-	27, // 35: taonet.v1.Coordinator.ListPeers:input_type -> taonet.v1.ListPeersRequest
-	23, // 36: taonet.v1.Coordinator.GetRound:input_type -> taonet.v1.GetRoundRequest
-	25, // 37: taonet.v1.Coordinator.ListRounds:input_type -> taonet.v1.ListRoundsRequest
-	29, // 38: taonet.v1.Coordinator.Query:input_type -> taonet.v1.QueryRequest
-	5,  // 39: taonet.v1.Coordinator.Enroll:output_type -> taonet.v1.EnrollResponse
-	7,  // 40: taonet.v1.Coordinator.Renew:output_type -> taonet.v1.RenewResponse
-	9,  // 41: taonet.v1.Coordinator.Join:output_type -> taonet.v1.JoinResponse
-	11, // 42: taonet.v1.Coordinator.Leave:output_type -> taonet.v1.LeaveResponse
-	14, // 43: taonet.v1.Coordinator.Watch:output_type -> taonet.v1.WatchResponse
-	28, // 44: taonet.v1.Coordinator.ListPeers:output_type -> taonet.v1.ListPeersResponse
-	24, // 45: taonet.v1.Coordinator.GetRound:output_type -> taonet.v1.GetRoundResponse
-	26, // 46: taonet.v1.Coordinator.ListRounds:output_type -> taonet.v1.ListRoundsResponse
-	30, // 47: taonet.v1.Coordinator.Query:output_type -> taonet.v1.QueryResponse
-	39, // [39:48] is the sub-list for method output_type
-	30, // [30:39] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	33, // 0: taonet.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	33, // 1: taonet.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	34, // 2: taonet.v1.JoinRequest.card:type_name -> taonet.v1.ModelCard
+	13, // 3: taonet.v1.JoinResponse.peers:type_name -> taonet.v1.PeerInfo
+	34, // 4: taonet.v1.PeerInfo.card:type_name -> taonet.v1.ModelCard
+	33, // 5: taonet.v1.PeerInfo.joined_at:type_name -> google.protobuf.Timestamp
+	1,  // 6: taonet.v1.PeerInfo.state:type_name -> taonet.v1.PeerState
+	19, // 7: taonet.v1.WatchResponse.round_opened:type_name -> taonet.v1.RoundOpened
+	22, // 8: taonet.v1.WatchResponse.round_closed:type_name -> taonet.v1.RoundClosed
+	23, // 9: taonet.v1.WatchResponse.directory_changed:type_name -> taonet.v1.DirectoryChanged
+	16, // 10: taonet.v1.WatchResponse.evaluation_started:type_name -> taonet.v1.EvaluationStarted
+	20, // 11: taonet.v1.WatchResponse.round_opened_part:type_name -> taonet.v1.RoundOpenedPart
+	33, // 12: taonet.v1.EvaluationStarted.deadline:type_name -> google.protobuf.Timestamp
+	18, // 13: taonet.v1.RoundOpened.transfer:type_name -> taonet.v1.TransferSpec
+	17, // 14: taonet.v1.RoundOpened.weights:type_name -> taonet.v1.TeacherWeight
+	13, // 15: taonet.v1.RoundOpened.directory:type_name -> taonet.v1.PeerInfo
+	33, // 16: taonet.v1.RoundOpened.distill_deadline:type_name -> google.protobuf.Timestamp
+	33, // 17: taonet.v1.RoundOpened.evaluate_deadline:type_name -> google.protobuf.Timestamp
+	17, // 18: taonet.v1.RoundOpenedPart.weights:type_name -> taonet.v1.TeacherWeight
+	13, // 19: taonet.v1.RoundOpenedPart.directory:type_name -> taonet.v1.PeerInfo
+	3,  // 20: taonet.v1.Evaluation.status:type_name -> taonet.v1.EvaluationStatus
+	2,  // 21: taonet.v1.RoundClosed.state:type_name -> taonet.v1.RoundState
+	21, // 22: taonet.v1.RoundClosed.evaluations:type_name -> taonet.v1.Evaluation
+	4,  // 23: taonet.v1.DirectoryChanged.change:type_name -> taonet.v1.DirectoryChange
+	13, // 24: taonet.v1.DirectoryChanged.peer:type_name -> taonet.v1.PeerInfo
+	2,  // 25: taonet.v1.Round.state:type_name -> taonet.v1.RoundState
+	33, // 26: taonet.v1.Round.opened_at:type_name -> google.protobuf.Timestamp
+	33, // 27: taonet.v1.Round.closed_at:type_name -> google.protobuf.Timestamp
+	21, // 28: taonet.v1.Round.evaluations:type_name -> taonet.v1.Evaluation
+	24, // 29: taonet.v1.GetRoundResponse.round:type_name -> taonet.v1.Round
+	24, // 30: taonet.v1.ListRoundsResponse.rounds:type_name -> taonet.v1.Round
+	13, // 31: taonet.v1.ListPeersResponse.peers:type_name -> taonet.v1.PeerInfo
+	35, // 32: taonet.v1.QueryRequest.inputs:type_name -> taonet.v1.Tensor
+	35, // 33: taonet.v1.QueryResponse.probabilities:type_name -> taonet.v1.Tensor
+	5,  // 34: taonet.v1.Coordinator.Enroll:input_type -> taonet.v1.EnrollRequest
+	7,  // 35: taonet.v1.Coordinator.Renew:input_type -> taonet.v1.RenewRequest
+	9,  // 36: taonet.v1.Coordinator.Join:input_type -> taonet.v1.JoinRequest
+	11, // 37: taonet.v1.Coordinator.Leave:input_type -> taonet.v1.LeaveRequest
+	14, // 38: taonet.v1.Coordinator.Watch:input_type -> taonet.v1.WatchRequest
+	29, // 39: taonet.v1.Coordinator.ListPeers:input_type -> taonet.v1.ListPeersRequest
+	25, // 40: taonet.v1.Coordinator.GetRound:input_type -> taonet.v1.GetRoundRequest
+	27, // 41: taonet.v1.Coordinator.ListRounds:input_type -> taonet.v1.ListRoundsRequest
+	31, // 42: taonet.v1.Coordinator.Query:input_type -> taonet.v1.QueryRequest
+	6,  // 43: taonet.v1.Coordinator.Enroll:output_type -> taonet.v1.EnrollResponse
+	8,  // 44: taonet.v1.Coordinator.Renew:output_type -> taonet.v1.RenewResponse
+	10, // 45: taonet.v1.Coordinator.Join:output_type -> taonet.v1.JoinResponse
+	12, // 46: taonet.v1.Coordinator.Leave:output_type -> taonet.v1.LeaveResponse
+	15, // 47: taonet.v1.Coordinator.Watch:output_type -> taonet.v1.WatchResponse
+	30, // 48: taonet.v1.Coordinator.ListPeers:output_type -> taonet.v1.ListPeersResponse
+	26, // 49: taonet.v1.Coordinator.GetRound:output_type -> taonet.v1.GetRoundResponse
+	28, // 50: taonet.v1.Coordinator.ListRounds:output_type -> taonet.v1.ListRoundsResponse
+	32, // 51: taonet.v1.Coordinator.Query:output_type -> taonet.v1.QueryResponse
+	43, // [43:52] is the sub-list for method output_type
+	34, // [34:43] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_taonet_v1_coordinator_proto_init() }
@@ -2300,14 +2613,15 @@ func file_taonet_v1_coordinator_proto_init() {
 		(*WatchResponse_RoundClosed)(nil),
 		(*WatchResponse_DirectoryChanged)(nil),
 		(*WatchResponse_EvaluationStarted)(nil),
+		(*WatchResponse_RoundOpenedPart)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taonet_v1_coordinator_proto_rawDesc), len(file_taonet_v1_coordinator_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   27,
+			NumEnums:      5,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
