@@ -2,13 +2,11 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
-	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -102,27 +100,19 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	return nil, status.Errorf(codes.PermissionDenied, "%s may not call %s (role %s)", id, method, id.Role)
 }
 
-// errCertExpired ends a stream whose caller's certificate expired while it
-// was open (a renewed certificate needs a new connection).
-var errCertExpired = errors.New("client certificate expired; reconnect with the renewed one")
-
-// trackStream registers an authenticated stream so a revocation can cut
-// it, and ends it when the caller's certificate expires.
-func (s *Server) trackStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	id, ok := callerFrom(ss.Context())
+// streamCaller names an authenticated stream's caller for the stream
+// tracker: revocation cuts its streams, and its certificate's expiry ends
+// them.
+func streamCaller(ctx context.Context) (string, time.Time, bool) {
+	id, ok := callerFrom(ctx)
 	if !ok {
-		return handler(srv, ss)
+		return "", time.Time{}, false
 	}
-	ctx, done := s.streams.track(ss.Context(), id.String())
-	defer done()
-	if _, leaf, err := grpcid.IDFromContext(ctx); err == nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadlineCause(ctx, leaf.NotAfter, fmt.Errorf("%w: %s at %s", errCertExpired, id, leaf.NotAfter.UTC().Format(time.RFC3339)))
-		defer cancel()
+	_, leaf, err := grpcid.IDFromContext(ctx)
+	if err != nil {
+		return "", time.Time{}, false
 	}
-	w := middleware.WrapServerStream(ss)
-	w.WrappedContext = ctx
-	return handler(srv, w)
+	return id.String(), leaf.NotAfter, true
 }
 
 // limitedMethod matches the rate-limited methods.
@@ -157,7 +147,7 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 			logging.StreamServerInterceptor(log, logOpts...),
 			recovery.StreamServerInterceptor(recoverOpts...),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), needAuth),
-			s.trackStream,
+			s.streams.Interceptor(streamCaller),
 		),
 		grpc.MaxConcurrentStreams(s.cfg.MaxStreams),
 		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout),

@@ -93,6 +93,10 @@ type Config struct {
 	// at once from every caller together (Watch needs a certificate of the
 	// network; Check stays open to all).
 	MaxHealthWatches int
+	// AwayAfter is how long a joined peer may be without a Watch stream
+	// before it is away: out of rounds and of ListPeers (unless asked)
+	// until it watches or joins again.
+	AwayAfter time.Duration
 	// HandshakeTimeout bounds a new connection's TLS handshake.
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes (with GOAWAY) a connection that has had no call
@@ -140,6 +144,7 @@ func DefaultConfig() Config {
 		MaxStreams:       64,
 		MaxWatches:       4,
 		MaxHealthWatches: 64,
+		AwayAfter:        30 * time.Second,
 		HandshakeTimeout: 5 * time.Second,
 		IdleTimeout:      5 * time.Minute,
 	}
@@ -203,6 +208,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 1 || c.MaxConnsPerHost < 1 || c.MaxConnsPerHost > c.MaxConns {
 		errs = append(errs, fmt.Errorf("max conns %d and max conns per host %d must be positive, per host at most the total", c.MaxConns, c.MaxConnsPerHost))
+	}
+	if c.AwayAfter <= 0 {
+		errs = append(errs, fmt.Errorf("away-after %v must be positive", c.AwayAfter))
 	}
 	if c.MaxStreams < 1 || c.MaxWatches < 1 || c.MaxHealthWatches < 1 {
 		errs = append(errs, fmt.Errorf("max streams %d, max watches %d and max health watches %d must be positive", c.MaxStreams, c.MaxWatches, c.MaxHealthWatches))

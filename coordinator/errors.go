@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
+	"github.com/taonet/taonet/internal/grpcsrv"
 	"github.com/taonet/taonet/ledger"
 )
 
@@ -55,7 +56,7 @@ var errorCodes = []struct {
 	{errRoundRunning, codes.FailedPrecondition},
 	{errSlowWatcher, codes.ResourceExhausted},
 	{errTooManyWatches, codes.ResourceExhausted},
-	{errCertExpired, codes.Unauthenticated},
+	{grpcsrv.ErrCertExpired, codes.Unauthenticated},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

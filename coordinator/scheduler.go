@@ -51,7 +51,9 @@ type SchedulerConfig struct {
 	Clock     Clock
 	// Publish sends an event to every Watch stream.
 	Publish func(*taonetv1.WatchResponse)
-	Logger  *slog.Logger
+	// Away reports a peer left out of rounds (nil: none is).
+	Away   func(identity string) bool
+	Logger *slog.Logger
 	// Validation is sampled for each round's evaluation.
 	Validation Validation
 	// Shape is one input's shape; Classes the task's class count.
@@ -78,7 +80,7 @@ type Scheduler struct {
 	running atomic.Bool
 
 	mu       sync.Mutex
-	opened   *taonetv1.RoundOpened       // the round in progress, nil between rounds
+	opened   []*taonetv1.WatchResponse   // the round in progress (RoundOpened and its parts), nil between rounds
 	started  *taonetv1.EvaluationStarted // its evaluation, once begun
 	smoothed map[string]float64
 	weights  map[string]float64
@@ -148,9 +150,7 @@ func (s *Scheduler) Current() []*taonetv1.WatchResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*taonetv1.WatchResponse
-	if s.opened != nil {
-		out = append(out, &taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_RoundOpened{RoundOpened: s.opened}})
-	}
+	out = append(out, s.opened...)
 	if s.started != nil {
 		out = append(out, &taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_EvaluationStarted{EvaluationStarted: s.started}})
 	}
@@ -198,21 +198,19 @@ func randomUint64() (uint64, error) {
 	return binary.LittleEndian.Uint64(b[:]), nil
 }
 
-// directory reads every active peer.
+// directory reads every active peer that is not away.
 func (s *Scheduler) directory(ctx context.Context) ([]ledger.Entry, error) {
-	var all []ledger.Entry
-	after := ""
-	for {
-		page, err := s.cfg.Store.ActivePeers(ctx, after, maxPageSize)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if len(page) < maxPageSize {
-			return all, nil
-		}
-		after = page[len(page)-1].Identity
+	all, err := activePeers(ctx, s.cfg.Store)
+	if err != nil || s.cfg.Away == nil {
+		return all, err
 	}
+	out := all[:0]
+	for _, e := range all {
+		if !s.cfg.Away(e.Identity) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // RunRound runs one whole round now. With no active peer it opens nothing.
@@ -264,7 +262,7 @@ func (s *Scheduler) abort(number uint64, cause error) {
 	}}})
 }
 
-func (s *Scheduler) setPhase(opened *taonetv1.RoundOpened, started *taonetv1.EvaluationStarted) {
+func (s *Scheduler) setPhase(opened []*taonetv1.WatchResponse, started *taonetv1.EvaluationStarted) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opened, s.started = opened, started
@@ -281,13 +279,11 @@ func (s *Scheduler) play(ctx context.Context, number, seed uint64, valSeed, valH
 		DistillDeadline:  timestamppb.New(distillEnd),
 		EvaluateDeadline: timestamppb.New(distillEnd.Add(s.cfg.EvalTimeout)),
 	}
-	weights := s.Weights()
-	for _, p := range peers {
-		opened.Directory = append(opened.Directory, peerInfo(p))
-		opened.Weights = append(opened.Weights, &taonetv1.TeacherWeight{Identity: p.Identity, Weight: weights[p.Identity]})
+	events := openedEvents(opened, peers, s.Weights())
+	s.setPhase(events, nil)
+	for _, ev := range events {
+		s.cfg.Publish(ev)
 	}
-	s.setPhase(opened, nil)
-	s.cfg.Publish(&taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_RoundOpened{RoundOpened: opened}})
 	log.InfoContext(ctx, "round opened", "peers", len(peers), "distill", s.cfg.DistillTimeout)
 
 	select {
@@ -296,7 +292,7 @@ func (s *Scheduler) play(ctx context.Context, number, seed uint64, valSeed, valH
 	case <-s.cfg.Clock.After(s.cfg.DistillTimeout):
 	}
 	started := &taonetv1.EvaluationStarted{Round: number, Deadline: timestamppb.New(s.cfg.Clock.Now().Add(s.cfg.EvalTimeout))}
-	s.setPhase(opened, started)
+	s.setPhase(events, started)
 	s.cfg.Publish(&taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_EvaluationStarted{EvaluationStarted: started}})
 
 	// The evaluation asks whoever is active now: a peer that left during
@@ -413,4 +409,35 @@ func (s *Scheduler) remember(results []Result) {
 			s.smoothed[r.Identity] = r.Smoothed
 		}
 	}
+}
+
+// roundEventPeers is the most peers one RoundOpened or RoundOpenedPart
+// event names. A directory entry is at most about 1.2 KB (card fields,
+// address and name are bounded at Join), so an event stays near 1.5 MB,
+// well under the 4 MiB message limit, however large the network.
+const roundEventPeers = 1000
+
+// openedEvents fills opened with the round's directory and weights, split
+// into RoundOpened and as many RoundOpenedPart events as it takes.
+func openedEvents(opened *taonetv1.RoundOpened, peers []ledger.Entry, weights map[string]float64) []*taonetv1.WatchResponse {
+	parts := max(1, (len(peers)+roundEventPeers-1)/roundEventPeers)
+	opened.Parts = uint32(parts)
+	out := []*taonetv1.WatchResponse{{Event: &taonetv1.WatchResponse_RoundOpened{RoundOpened: opened}}}
+	for part := 0; part < parts; part++ {
+		chunk := peers[part*roundEventPeers : min(len(peers), (part+1)*roundEventPeers)]
+		dir := make([]*taonetv1.PeerInfo, len(chunk))
+		ws := make([]*taonetv1.TeacherWeight, len(chunk))
+		for i, p := range chunk {
+			dir[i] = peerInfo(p)
+			ws[i] = &taonetv1.TeacherWeight{Identity: p.Identity, Weight: weights[p.Identity]}
+		}
+		if part == 0 {
+			opened.Directory, opened.Weights = dir, ws
+			continue
+		}
+		out = append(out, &taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_RoundOpenedPart{RoundOpenedPart: &taonetv1.RoundOpenedPart{
+			Round: opened.GetRound(), Part: uint32(part), Directory: dir, Weights: ws,
+		}}})
+	}
+	return out
 }

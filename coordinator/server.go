@@ -34,7 +34,7 @@ type Server struct {
 	revoked  *certs.Revocations
 	enroller *certs.Enroller
 	hub      *hub
-	streams  *streams
+	streams  *grpcsrv.Streams
 	limits   *limits
 	lis      net.Listener
 	grpc     *grpc.Server
@@ -42,6 +42,7 @@ type Server struct {
 	stopping chan struct{}
 	wg       sync.WaitGroup
 	peers    *peerDialer
+	presence *presence
 	lock     *homelock.Lock
 	sched    *Scheduler // nil when no rounds are scheduled
 	// dirMu orders each directory write with its Watch event: without it a
@@ -84,8 +85,8 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, home: h, revoked: certs.NewRevocations(),
-		hub: newHub(cfg.WatchBuffer, cfg.MaxWatches), streams: newStreams(), limits: newLimits(cfg),
-		stopping: make(chan struct{}),
+		hub: newHub(cfg.WatchBuffer, cfg.MaxWatches), streams: grpcsrv.NewStreams(), limits: newLimits(cfg),
+		stopping: make(chan struct{}), presence: newPresence(cfg.AwayAfter, time.Now()),
 	}
 	// A round left open by a coordinator that died mid-round is never paid:
 	// it becomes aborted, and the schedule resumes with the next number.
@@ -106,7 +107,7 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	tlsConf := certs.EnrollServerConfig(s.src, h.ca.Pool(),
 		certs.AuthorizeNotRevoked(s.revoked, certs.AuthorizeMemberOf(h.net.TrustDomain)))
-	opts := append(s.serverOptions(), grpc.Creds(grpcid.ServerCredentials(tlsConf, cfg.Logger)), grpc.ForceServerCodecV2(codec{}))
+	opts := append(s.serverOptions(), grpc.Creds(grpcid.ServerCredentials(tlsConf, cfg.Logger, nil)), grpc.ForceServerCodecV2(codec{}))
 	s.grpc = grpc.NewServer(opts...)
 	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
 	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity))
@@ -144,7 +145,7 @@ func (s *Server) newScheduler(ctx context.Context) (*Scheduler, error) {
 		clock = realClock{}
 	}
 	sched, err := NewScheduler(SchedulerConfig{
-		Store: s.home.db, Evaluator: s.peers, Clock: clock, Publish: s.Publish, Logger: cfg.Logger,
+		Store: s.home.db, Evaluator: s.peers, Clock: clock, Publish: s.Publish, Away: s.presence.isAway, Logger: cfg.Logger,
 		Validation: val, Shape: s.home.task.InputShape, Classes: int(s.home.task.Classes),
 		DistillTimeout: cfg.DistillTimeout, EvalTimeout: cfg.EvalTimeout,
 		Transfer: cfg.Transfer, TransferBatch: cfg.TransferBatch, ValidationSamples: cfg.ValidationSamples,
@@ -217,6 +218,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.wg.Go(func() { serveErr <- s.grpc.Serve(s.lis) })
 	s.wg.Go(func() { s.pollRevocations(ctx) })
 	s.wg.Go(func() { s.renewOwnCertificate(ctx) })
+	s.wg.Go(func() { s.sweepAway(ctx) })
 	if s.sched != nil {
 		s.wg.Go(func() { s.schedule(ctx) })
 	}
@@ -248,9 +250,9 @@ func (s *Server) publishDirectory(change taonetv1.DirectoryChange, e ledger.Entr
 func (s *Server) Publish(ev *taonetv1.WatchResponse) { s.hub.publish(ev) }
 
 // pollRevocations reads the revocations table every RevocationPoll. A newly
-// revoked identity has its streams cut and, for a peer, a REVOKED directory
-// change is pushed; the TLS layer and the auth interceptor refuse it from
-// then on.
+// revoked identity, peer or client, has its streams cut and a REVOKED
+// directory change is pushed to every peer; the TLS layer and the auth
+// interceptors refuse it from then on.
 func (s *Server) pollRevocations(ctx context.Context) {
 	t := time.NewTicker(s.cfg.RevocationPoll)
 	defer t.Stop()
@@ -269,13 +271,13 @@ func (s *Server) pollRevocations(ctx context.Context) {
 		}
 		s.dirMu.Lock()
 		for _, id := range added {
-			n := s.streams.cut(id, fmt.Errorf("%w: %s", certs.ErrRevoked, id))
+			n := s.streams.Cut(id, fmt.Errorf("%w: %s", certs.ErrRevoked, id))
 			s.peers.forget(id)
+			s.presence.forget(id)
 			s.cfg.Logger.Info("revoked", "identity", id, "streams_cut", n)
-			e, err := s.home.db.Entry(ctx, id)
-			if err == nil && e.Role == certs.RolePeer {
-				s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED, e)
-			}
+			// Peers and clients alike: every peer refuses the identity
+			// from now on, on open connections too.
+			s.hub.publish(revokedEvent(id))
 		}
 		s.dirMu.Unlock()
 	}

@@ -88,15 +88,12 @@ func (v *service) Join(ctx context.Context, req *taonetv1.JoinRequest) (*taonetv
 	if err := v.joinAndPublish(ctx, id, req.GetAdvertiseAddress(), card); err != nil {
 		return nil, v.fail(ctx, err)
 	}
-	all, err := v.s.home.db.ActivePeers(ctx, "", maxPageSize)
+	page, err := v.listPeers(ctx, "", maxPageSize, false)
 	if err != nil {
 		return nil, v.fail(ctx, err)
 	}
-	resp := &taonetv1.JoinResponse{Identity: id.String(), ProtocolVersion: ProtocolVersion, Task: v.s.home.task.Name}
-	for _, p := range all {
-		resp.Peers = append(resp.Peers, peerInfo(p))
-	}
-	return resp, nil
+	return &taonetv1.JoinResponse{Identity: id.String(), ProtocolVersion: ProtocolVersion, Task: v.s.home.task.Name,
+		Peers: page.Peers, NextPageToken: page.NextPageToken}, nil
 }
 
 // joinAndPublish writes the peer's directory entry and publishes JOINED
@@ -109,6 +106,7 @@ func (v *service) joinAndPublish(ctx context.Context, id certs.ID, address strin
 	if err != nil {
 		return err
 	}
+	v.s.presence.joined(id.String())
 	v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, e)
 	return nil
 }
@@ -193,6 +191,7 @@ func (v *service) Leave(ctx context.Context, _ *taonetv1.LeaveRequest) (*taonetv
 	v.s.dirMu.Lock()
 	e, was, err := v.s.home.db.LeavePeer(ctx, id.String(), time.Now())
 	if err == nil && was {
+		v.s.presence.forget(id.String())
 		v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, e)
 	}
 	v.s.dirMu.Unlock()
@@ -203,8 +202,9 @@ func (v *service) Leave(ctx context.Context, _ *taonetv1.LeaveRequest) (*taonetv
 	return &taonetv1.LeaveResponse{}, nil
 }
 
-// Watch sends the current directory as JOINED events, then every event
-// until the caller cancels, is revoked or falls too far behind.
+// Watch sends the current directory as JOINED events and the revocations
+// still in force as REVOKED events, then every event until the caller
+// cancels, is revoked or falls too far behind.
 func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_WatchServer) error {
 	ctx := stream.Context()
 	id, _ := callerFrom(ctx)
@@ -215,19 +215,17 @@ func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_Wa
 		return v.fail(ctx, err)
 	}
 	defer v.s.hub.unsubscribe(w)
+	if id.Role == certs.RolePeer {
+		v.watching(ctx, id.String())
+		defer func() { v.s.presence.watchClosed(id.String(), time.Now()) }()
+	}
 	// The header tells the caller it is subscribed: no event published
 	// from now on is missed.
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
-	all, err := v.s.home.db.ActivePeers(ctx, "", maxPageSize)
-	if err != nil {
-		return v.fail(ctx, err)
-	}
-	for _, p := range all {
-		if err := stream.Send(directoryEvent(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, p)); err != nil {
-			return err
-		}
+	if err := v.sendDirectory(ctx, stream); err != nil {
+		return err
 	}
 	// A stream that connects mid-round learns the round's state now; the
 	// same events may follow from the subscription, and peers take them
@@ -253,7 +251,43 @@ func (v *service) Watch(_ *taonetv1.WatchRequest, stream taonetv1.Coordinator_Wa
 	}
 }
 
-// ListPeers pages through the active peers, ordered by identity.
+// sendDirectory sends the whole directory but away peers, a page at a
+// time, as JOINED events, then a REVOKED event for each revoked identity that still holds
+// an unexpired certificate, so a peer that (re)connects refuses it too.
+func (v *service) sendDirectory(ctx context.Context, stream taonetv1.Coordinator_WatchServer) error {
+	after := ""
+	for {
+		page, err := v.s.home.db.ActivePeers(ctx, after, maxPageSize)
+		if err != nil {
+			return v.fail(ctx, err)
+		}
+		for _, p := range page {
+			if v.s.presence.isAway(p.Identity) {
+				continue
+			}
+			if err := stream.Send(directoryEvent(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, p)); err != nil {
+				return err
+			}
+		}
+		if len(page) < maxPageSize {
+			break
+		}
+		after = page[len(page)-1].Identity
+	}
+	revoked, err := v.s.home.db.RevokedLive(ctx, time.Now())
+	if err != nil {
+		return v.fail(ctx, err)
+	}
+	for _, id := range revoked {
+		if err := stream.Send(revokedEvent(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListPeers pages through the active peers, ordered by identity; away
+// peers only with include_away.
 func (v *service) ListPeers(ctx context.Context, req *taonetv1.ListPeersRequest) (*taonetv1.ListPeersResponse, error) {
 	size := int(req.GetPageSize())
 	switch {
@@ -266,9 +300,20 @@ func (v *service) ListPeers(ctx context.Context, req *taonetv1.ListPeersRequest)
 	if err != nil {
 		return nil, v.fail(ctx, fmt.Errorf("%w: page_token is malformed", errBadPage))
 	}
-	list, err := v.s.home.db.ActivePeers(ctx, string(after), size+1)
+	resp, err := v.listPeers(ctx, string(after), size, req.GetIncludeAway())
 	if err != nil {
 		return nil, v.fail(ctx, err)
+	}
+	return resp, nil
+}
+
+// listPeers reads one page of at most size active peers after the
+// identity after. Away peers are left out of the page unless includeAway,
+// so a page may be short and still have a next one.
+func (v *service) listPeers(ctx context.Context, after string, size int, includeAway bool) (*taonetv1.ListPeersResponse, error) {
+	list, err := v.s.home.db.ActivePeers(ctx, after, size+1)
+	if err != nil {
+		return nil, err
 	}
 	resp := &taonetv1.ListPeersResponse{}
 	if len(list) > size {
@@ -276,14 +321,38 @@ func (v *service) ListPeers(ctx context.Context, req *taonetv1.ListPeersRequest)
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(list[size-1].Identity))
 	}
 	for _, e := range list {
-		resp.Peers = append(resp.Peers, peerInfo(e))
+		away := v.s.presence.isAway(e.Identity)
+		if away && !includeAway {
+			continue
+		}
+		p := peerInfo(e)
+		if away {
+			p.State = taonetv1.PeerState_PEER_STATE_AWAY
+		}
+		resp.Peers = append(resp.Peers, p)
 	}
 	return resp, nil
 }
 
+// watching records a peer's Watch stream; a peer that was away is back,
+// and peers learn it as JOINED.
+func (v *service) watching(ctx context.Context, identity string) {
+	v.s.dirMu.Lock()
+	defer v.s.dirMu.Unlock()
+	if !v.s.presence.watchOpened(identity) {
+		return
+	}
+	e, err := v.s.home.db.Entry(ctx, identity)
+	if err != nil || e.State != ledger.StateActive {
+		return
+	}
+	v.s.cfg.Logger.InfoContext(ctx, "peer back", "identity", identity)
+	v.s.publishDirectory(taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED, e)
+}
+
 // peerInfo turns a directory entry into its wire form.
 func peerInfo(e ledger.Entry) *taonetv1.PeerInfo {
-	p := &taonetv1.PeerInfo{Identity: e.Identity, Name: e.Name, Address: e.Address}
+	p := &taonetv1.PeerInfo{Identity: e.Identity, Name: e.Name, Address: e.Address, State: taonetv1.PeerState_PEER_STATE_ACTIVE}
 	if !e.JoinedAt.IsZero() {
 		p.JoinedAt = timestamppb.New(e.JoinedAt)
 	}
@@ -294,6 +363,17 @@ func peerInfo(e ledger.Entry) *taonetv1.PeerInfo {
 		}
 	}
 	return p
+}
+
+// revokedEvent tells peers that identity, a peer or a client, is revoked.
+func revokedEvent(identity string) *taonetv1.WatchResponse {
+	p := &taonetv1.PeerInfo{Identity: identity}
+	if id, err := certs.ParseID(identity); err == nil {
+		p.Name = id.Name
+	}
+	return &taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_DirectoryChanged{
+		DirectoryChanged: &taonetv1.DirectoryChanged{Change: taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED, Peer: p},
+	}}
 }
 
 func directoryEvent(change taonetv1.DirectoryChange, e ledger.Entry) *taonetv1.WatchResponse {

@@ -49,21 +49,34 @@ func (db *DB) Revoke(ctx context.Context, identity, reason string, now time.Time
 
 // RevokedIdentities implements certs.RevocationStore.
 func (db *DB) RevokedIdentities(ctx context.Context) ([]string, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT identity FROM revocations ORDER BY identity`)
+	return db.identities(ctx, "revoked identities", `SELECT identity FROM revocations ORDER BY identity`)
+}
+
+// RevokedLive returns the revoked identities that still hold a certificate
+// unexpired at now, ordered by identity: the revocations every server must
+// still enforce (an expired certificate is refused anyway).
+func (db *DB) RevokedLive(ctx context.Context, now time.Time) ([]string, error) {
+	return db.identities(ctx, "live revocations", `SELECT r.identity FROM revocations r JOIN certificates c ON c.identity = r.identity
+		GROUP BY r.identity HAVING max(c.not_after) > ? ORDER BY r.identity`, dbMillis(now))
+}
+
+// identities runs a query of one text column.
+func (db *DB) identities(ctx context.Context, what, query string, args ...any) ([]string, error) {
+	rows, err := db.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("revoked identities: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("revoked identities: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("revoked identities: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"fmt"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -40,7 +41,8 @@ func (d *directory) apply(ch *taonetv1.DirectoryChanged) {
 	switch ch.GetChange() {
 	case taonetv1.DirectoryChange_DIRECTORY_CHANGE_JOINED:
 		d.peers[p.GetIdentity()] = proto.Clone(p).(*taonetv1.PeerInfo)
-	case taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED:
+	case taonetv1.DirectoryChange_DIRECTORY_CHANGE_LEFT, taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED,
+		taonetv1.DirectoryChange_DIRECTORY_CHANGE_AWAY:
 		delete(d.peers, p.GetIdentity())
 	}
 }
@@ -62,4 +64,37 @@ func (d *directory) list() []*taonetv1.PeerInfo {
 		out = append(out, p)
 	}
 	return out
+}
+
+// opening assembles a RoundOpened sent in parts (RoundOpened.parts > 1):
+// the round starts once every part arrived, in order.
+type opening struct {
+	round *taonetv1.RoundOpened
+	got   uint32
+}
+
+// start begins a round's assembly and returns the round at once when it
+// came whole.
+func (o *opening) start(ev *taonetv1.RoundOpened) *taonetv1.RoundOpened {
+	if ev.GetParts() <= 1 {
+		o.round = nil
+		return ev
+	}
+	o.round, o.got = proto.Clone(ev).(*taonetv1.RoundOpened), 1
+	return nil
+}
+
+// add appends one part and returns the whole round when it was the last.
+func (o *opening) add(part *taonetv1.RoundOpenedPart) (*taonetv1.RoundOpened, error) {
+	if o.round == nil || part.GetRound() != o.round.GetRound() || part.GetPart() != o.got {
+		return nil, fmt.Errorf("part %d of round %d does not follow what this peer holds", part.GetPart(), part.GetRound())
+	}
+	o.round.Directory = append(o.round.Directory, part.GetDirectory()...)
+	o.round.Weights = append(o.round.Weights, part.GetWeights()...)
+	if o.got++; o.got < o.round.GetParts() {
+		return nil, nil
+	}
+	r := o.round
+	o.round = nil
+	return r, nil
 }

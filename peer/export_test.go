@@ -35,3 +35,25 @@ func BatchGradients(rows, batch, classes int, hidden []int, g []float32) []excha
 	}
 	return batchGradients(plan, g)
 }
+
+// Assemble feeds a RoundOpened and its parts, in the order given, to a
+// fresh assembler and returns the rounds it completes and the errors.
+func Assemble(events []*taonetv1.WatchResponse) (done []*taonetv1.RoundOpened, errs []error) {
+	var o opening
+	for _, ev := range events {
+		if r := ev.GetRoundOpened(); r != nil {
+			if whole := o.start(r); whole != nil {
+				done = append(done, whole)
+			}
+			continue
+		}
+		whole, err := o.add(ev.GetRoundOpenedPart())
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if whole != nil {
+			done = append(done, whole)
+		}
+	}
+	return done, errs
+}

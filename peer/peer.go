@@ -42,6 +42,7 @@ type Peer struct {
 	teachers  *Teachers // this peer's connections to its teachers, closed by Run
 	lock      *homelock.Lock
 	rounds    rounds // the round in progress as a student (round.go)
+	opening   opening
 	wg        sync.WaitGroup
 }
 
@@ -353,13 +354,28 @@ func (p *Peer) renewLoop(ctx context.Context) {
 }
 
 // onEvent applies one Watch event to the directory and the round phase.
+// It runs on the session's goroutine, one event at a time.
 func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
 	switch {
 	case ev.GetDirectoryChanged() != nil:
-		p.dir.apply(ev.GetDirectoryChanged())
+		ch := ev.GetDirectoryChanged()
+		p.dir.apply(ch)
+		if ch.GetChange() == taonetv1.DirectoryChange_DIRECTORY_CHANGE_REVOKED {
+			p.server.Revoke(ch.GetPeer().GetIdentity())
+		}
 	case ev.GetRoundOpened() != nil:
 		p.server.OpenRound(ev.GetRoundOpened().GetRound())
-		p.startRound(ev.GetRoundOpened())
+		if opened := p.opening.start(ev.GetRoundOpened()); opened != nil {
+			p.startRound(opened)
+		}
+	case ev.GetRoundOpenedPart() != nil:
+		opened, err := p.opening.add(ev.GetRoundOpenedPart())
+		if err != nil {
+			p.cfg.Logger.Warn("round event dropped", "err", err)
+		}
+		if opened != nil {
+			p.startRound(opened)
+		}
 	case ev.GetEvaluationStarted() != nil:
 		p.server.StartEvaluation(ev.GetEvaluationStarted().GetRound())
 	case ev.GetRoundClosed() != nil:

@@ -39,6 +39,9 @@ type Server struct {
 	Health  *health.Server
 	records *records
 	phase   *phase
+	revoked *certs.Revocations
+	conns   *grpcid.Conns
+	log     *slog.Logger
 }
 
 // NewServer builds the server; Serve it with s.GRPC.Serve.
@@ -49,18 +52,34 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := errors.Join(cfg.Limits.Validate(), cfg.Gradients.Validate()); err != nil {
 		return nil, err
 	}
-	s := &Server{records: newRecords(cfg.Limits.RecordBytes), phase: &phase{}, Health: health.NewServer()}
-	c := newCallers(cfg.Source.ID().TrustDomain, cfg.Member)
+	s := &Server{records: newRecords(cfg.Limits.RecordBytes), phase: &phase{}, Health: health.NewServer(),
+		revoked: certs.NewRevocations(), conns: grpcid.NewConns(), log: cfg.Logger}
+	c := newCallers(cfg.Source.ID().TrustDomain, cfg.Member, s.revoked)
 	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits)), cfg.Limits.transportOptions()...)
 	s.GRPC = grpc.NewServer(append(opts,
 		// Tensor data moves without the protobuf copy (see exchange.Codec).
 		grpc.ForceServerCodecV2(exchange.Codec{}),
-		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger)))...)
+		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger, s.conns)))...)
 	taonetv1.RegisterPeerServer(s.GRPC, &service{model: cfg.Model, records: s.records, phase: s.phase,
 		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger})
 	grpc_health_v1.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
 	return s, nil
+}
+
+// Revoke refuses identity from now on, at the handshake and on every call,
+// and closes its open connections (ending their calls). Peers call it for
+// each REVOKED directory change, of peers and clients alike.
+func (s *Server) Revoke(identity string) {
+	id, err := certs.ParseID(identity)
+	if err != nil {
+		s.log.Warn("revocation of a malformed identity ignored", "identity", identity)
+		return
+	}
+	s.revoked.Add(id)
+	if n := s.conns.Close(identity); n > 0 {
+		s.log.Info("revoked caller's connections closed", "identity", identity, "connections", n)
+	}
 }
 
 // OpenRound tells the server that round r is open and distilling: Backward

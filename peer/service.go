@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -46,19 +47,23 @@ func (v *service) Describe(context.Context, *taonetv1.DescribeRequest) (*taonetv
 // coordinator and peers in the directory. Describe and reflection: those
 // and client identities of the network (operators' tools). Anything else
 // is refused (default deny); health needs no certificate.
+// A revoked identity is refused at the handshake and on every call, and
+// an expired certificate on every call (a connection outlives the
+// certificate it was opened with).
 type callers struct {
 	td      string
+	revoked *certs.Revocations
 	network certs.Authorizer
 	tools   certs.Authorizer
 }
 
-func newCallers(td string, member func(certs.ID) bool) *callers {
+func newCallers(td string, member func(certs.ID) bool, revoked *certs.Revocations) *callers {
 	network := certs.AuthorizeAnyOf(
 		certs.AuthorizeID(certs.CoordinatorID(td)),
 		certs.AuthorizeIf("the directory", member),
 	)
-	tools := certs.AuthorizeAnyOf(network, certs.AuthorizeRoles(td, certs.RoleClient))
-	return &callers{td: td, network: network, tools: tools}
+	tools := certs.AuthorizeNotRevoked(revoked, certs.AuthorizeAnyOf(network, certs.AuthorizeRoles(td, certs.RoleClient)))
+	return &callers{td: td, revoked: revoked, network: network, tools: tools}
 }
 
 // rules maps each method to its authorizer.
@@ -80,6 +85,12 @@ func (c *callers) authenticate(ctx context.Context) (context.Context, error) {
 	id, leaf, err := grpcid.IDFromContext(ctx)
 	if err != nil {
 		return nil, status.Errorf(codes.Unauthenticated, "%s needs a client certificate from the network's CA", method)
+	}
+	if time.Now().After(leaf.NotAfter) {
+		return nil, status.Errorf(codes.Unauthenticated, "certificate of %s expired at %s", id, leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if c.revoked.Contains(id) {
+		return nil, status.Errorf(codes.PermissionDenied, "%s is revoked", id)
 	}
 	authorize, ok := c.rule(method)
 	if !ok {

@@ -1,0 +1,4 @@
+package coordinator
+
+// OpenedEvents exposes openedEvents to the external tests.
+var OpenedEvents = openedEvents
