@@ -68,7 +68,12 @@ type TokenStore interface {
 	// and records the redemption, the enrolled identity and the issued
 	// certificate. If issue fails nothing is written. Of two concurrent
 	// redemptions of one token exactly one succeeds.
-	RedeemToken(ctx context.Context, hash []byte, now time.Time, issue func(role Role, name string) (*Issued, error)) (*Issued, error)
+	//
+	// key is a hash of the requester's public key. A token already
+	// redeemed with the same key returns the certificate issued then, if
+	// it is still valid and its identity not revoked: a requester that
+	// lost the answer retries with the same key and is not locked out.
+	RedeemToken(ctx context.Context, hash, key []byte, now time.Time, issue func(role Role, name string) (*Issued, error)) (*Issued, error)
 }
 
 // Enroller redeems join tokens for leaf certificates.
@@ -88,9 +93,11 @@ func (e *Enroller) Enroll(ctx context.Context, token string, csrPEM []byte) (*Is
 	if err := checkTokenSyntax(token); err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
-	if _, err := ParseCSR(csrPEM); err != nil {
+	csr, err := ParseCSR(csrPEM)
+	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
+	key := sha256.Sum256(csr.RawSubjectPublicKeyInfo)
 	now := time.Now()
 	if e.Now != nil {
 		now = e.Now()
@@ -100,7 +107,7 @@ func (e *Enroller) Enroll(ctx context.Context, token string, csrPEM []byte) (*Is
 		lifetime = DefaultLeafLifetime
 	}
 	nb, na := Validity(now, lifetime)
-	iss, err := e.Tokens.RedeemToken(ctx, HashToken(token), now, func(role Role, name string) (*Issued, error) {
+	iss, err := e.Tokens.RedeemToken(ctx, HashToken(token), key[:], now, func(role Role, name string) (*Issued, error) {
 		return e.CA.Issue(csrPEM, ID{TrustDomain: e.CA.TrustDomain, Role: role, Name: name}, nb, na)
 	})
 	if err != nil {

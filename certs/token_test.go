@@ -22,7 +22,7 @@ func (m *memTokens) CreateToken(context.Context, []byte, certs.Role, string, tim
 	return nil
 }
 
-func (m *memTokens) RedeemToken(_ context.Context, _ []byte, _ time.Time, issue func(certs.Role, string) (*certs.Issued, error)) (*certs.Issued, error) {
+func (m *memTokens) RedeemToken(_ context.Context, _, _ []byte, _ time.Time, issue func(certs.Role, string) (*certs.Issued, error)) (*certs.Issued, error) {
 	m.calls++
 	if m.redeemed {
 		return nil, certs.ErrTokenRedeemed

@@ -16,7 +16,7 @@ import (
 func idMustEnroll(tb testing.TB, db *ledger.DB, ca *certs.CA, name string) *certs.Issued {
 	tb.Helper()
 	tok := idMustToken(tb, db, name, time.Hour)
-	iss, err := db.RedeemToken(context.Background(), certs.HashToken(tok), time.Now(), idIssuer(tb, ca))
+	iss, err := db.RedeemToken(context.Background(), certs.HashToken(tok), nil, time.Now(), idIssuer(tb, ca))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -86,10 +87,11 @@ func nameFree(ctx context.Context, tx *sql.Tx, role certs.Role, name string) err
 }
 
 // RedeemToken implements certs.TokenStore: in one immediate transaction it
-// checks the token, calls issue, marks the token redeemed, enrolls the
-// identity in the directory and records the certificate. Any error rolls
-// everything back.
-func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue func(role certs.Role, name string) (*certs.Issued, error)) (*certs.Issued, error) {
+// checks the token, calls issue, marks the token redeemed with key and the
+// certificate, enrolls the identity in the directory and records the
+// certificate. Any error rolls everything back. A retry with the same key
+// gets the same certificate back (see redeemedAgain).
+func (db *DB) RedeemToken(ctx context.Context, hash, key []byte, now time.Time, issue func(role certs.Role, name string) (*certs.Issued, error)) (*certs.Issued, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("redeem token: %w", err)
@@ -98,15 +100,16 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 	var name, role string
 	var expires int64
 	var redeemed, cancelled sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT name, role, expires_at, redeemed_at, cancelled_at FROM join_tokens WHERE hash = ?`, hash).
-		Scan(&name, &role, &expires, &redeemed, &cancelled)
+	var redeemedKey, redeemedCert []byte
+	err = tx.QueryRowContext(ctx, `SELECT name, role, expires_at, redeemed_at, cancelled_at, redeemed_key, redeemed_cert FROM join_tokens WHERE hash = ?`, hash).
+		Scan(&name, &role, &expires, &redeemed, &cancelled, &redeemedKey, &redeemedCert)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, certs.ErrTokenUnknown
 	case err != nil:
 		return nil, fmt.Errorf("redeem token: %w", err)
 	case redeemed.Valid:
-		return nil, certs.ErrTokenRedeemed
+		return redeemedAgain(ctx, tx, key, redeemedKey, redeemedCert, now)
 	case cancelled.Valid:
 		return nil, certs.ErrTokenCancelled
 	case dbMillis(now) >= expires:
@@ -121,7 +124,8 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 	}
 	// The immediate transaction holds the write lock from the SELECT
 	// above, so no other redemption can slip in between.
-	if _, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ? WHERE hash = ?`, dbMillis(now), hash); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE join_tokens SET redeemed_at = ?, redeemed_key = ?, redeemed_cert = ? WHERE hash = ?`,
+		dbMillis(now), nilIfEmpty(key), iss.PEM, hash); err != nil {
 		return nil, fmt.Errorf("redeem token: %w", err)
 	}
 	if err := insertIdentity(ctx, tx, iss, now); err != nil {
@@ -134,6 +138,42 @@ func (db *DB) RedeemToken(ctx context.Context, hash []byte, now time.Time, issue
 		return nil, fmt.Errorf("redeem token: %w", err)
 	}
 	return iss, nil
+}
+
+// redeemedAgain answers a second redemption of a token. The same key as
+// the first (a requester that lost the answer and retries with the key it
+// kept) gets the certificate issued then, unless it expired or its
+// identity was revoked since; anything else is ErrTokenRedeemed.
+func redeemedAgain(ctx context.Context, tx *sql.Tx, key, redeemedKey, certPEM []byte, now time.Time) (*certs.Issued, error) {
+	if len(key) == 0 || len(certPEM) == 0 || !bytes.Equal(key, redeemedKey) {
+		return nil, certs.ErrTokenRedeemed
+	}
+	cert, err := certs.ParseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("redeem token: stored certificate: %w", err)
+	}
+	if !now.Before(cert.NotAfter) {
+		return nil, fmt.Errorf("%w: the certificate it issued has expired", certs.ErrTokenRedeemed)
+	}
+	id, err := certs.IDFromCertificate(cert)
+	if err != nil {
+		return nil, fmt.Errorf("redeem token: stored certificate: %w", err)
+	}
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM directory WHERE identity = ?`, id.String()).Scan(&state); err != nil {
+		return nil, fmt.Errorf("redeem token: %w", err)
+	}
+	if state == StateRevoked {
+		return nil, fmt.Errorf("%w: %s", certs.ErrRevoked, id)
+	}
+	return &certs.Issued{ID: id, Cert: cert, PEM: certPEM}, nil
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // Tokens lists every join token, newest first, each with whether its

@@ -87,7 +87,7 @@ func TestRedeemToken(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		db, ca := idMustDB(t)
 		tok := idMustToken(t, db, "alice", time.Hour)
-		iss, err := db.RedeemToken(ctx, certs.HashToken(tok), time.Now(), idIssuer(t, ca))
+		iss, err := db.RedeemToken(ctx, certs.HashToken(tok), nil, time.Now(), idIssuer(t, ca))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestRedeemToken(t *testing.T) {
 		}, certs.ErrTokenCancelled},
 		"ErrTokenRedeemed": {func(t *testing.T, db *ledger.DB, ca *certs.CA) string {
 			tok := idMustToken(t, db, "alice", time.Hour)
-			if _, err := db.RedeemToken(ctx, certs.HashToken(tok), time.Now(), idIssuer(t, ca)); err != nil {
+			if _, err := db.RedeemToken(ctx, certs.HashToken(tok), nil, time.Now(), idIssuer(t, ca)); err != nil {
 				t.Fatal(err)
 			}
 			return tok
@@ -128,7 +128,7 @@ func TestRedeemToken(t *testing.T) {
 		"ErrNameTaken": {func(t *testing.T, db *ledger.DB, ca *certs.CA) string {
 			first := idMustToken(t, db, "alice", time.Hour)
 			second := idMustToken(t, db, "alice", time.Hour)
-			if _, err := db.RedeemToken(ctx, certs.HashToken(first), time.Now(), idIssuer(t, ca)); err != nil {
+			if _, err := db.RedeemToken(ctx, certs.HashToken(first), nil, time.Now(), idIssuer(t, ca)); err != nil {
 				t.Fatal(err)
 			}
 			return second
@@ -142,7 +142,7 @@ func TestRedeemToken(t *testing.T) {
 			before := idCounts(t, db)
 			called := false
 			issue := func(r certs.Role, n string) (*certs.Issued, error) { called = true; return idIssuer(t, ca)(r, n) }
-			if _, err := db.RedeemToken(ctx, certs.HashToken(tok), time.Now(), issue); !errors.Is(err, c.want) {
+			if _, err := db.RedeemToken(ctx, certs.HashToken(tok), nil, time.Now(), issue); !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
 			if called {
@@ -158,7 +158,7 @@ func TestRedeemToken(t *testing.T) {
 		tok := idMustToken(t, db, "alice", time.Hour)
 		before := idCounts(t, db)
 		boom := errors.New("bad csr")
-		if _, err := db.RedeemToken(ctx, certs.HashToken(tok), time.Now(), func(certs.Role, string) (*certs.Issued, error) { return nil, boom }); !errors.Is(err, boom) {
+		if _, err := db.RedeemToken(ctx, certs.HashToken(tok), nil, time.Now(), func(certs.Role, string) (*certs.Issued, error) { return nil, boom }); !errors.Is(err, boom) {
 			t.Fatalf("err = %v", err)
 		}
 		if after := idCounts(t, db); after != before {
@@ -177,7 +177,7 @@ func TestRedeemToken(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, errs[i] = db.RedeemToken(ctx, certs.HashToken(tok), time.Now(), idIssuer(t, ca))
+				_, errs[i] = db.RedeemToken(ctx, certs.HashToken(tok), nil, time.Now(), idIssuer(t, ca))
 			}()
 		}
 		close(start)
@@ -213,7 +213,7 @@ func TestCreateToken(t *testing.T) {
 	t.Run("ErrNameTaken", func(t *testing.T) {
 		db, ca := idMustDB(t)
 		tok := idMustToken(t, db, "alice", time.Hour)
-		if _, err := db.RedeemToken(ctx, certs.HashToken(tok), time.Now(), idIssuer(t, ca)); err != nil {
+		if _, err := db.RedeemToken(ctx, certs.HashToken(tok), nil, time.Now(), idIssuer(t, ca)); err != nil {
 			t.Fatal(err)
 		}
 		again, _ := certs.NewToken()
@@ -222,4 +222,39 @@ func TestCreateToken(t *testing.T) {
 			t.Fatalf("err = %v, want ErrNameTaken", err)
 		}
 	})
+}
+
+// TestRedeemTokenRetry: a second redemption with the key of the first
+// gets the first certificate back and writes nothing; any other key, no
+// key, an expired certificate or a revoked identity is refused.
+func TestRedeemTokenRetry(t *testing.T) {
+	ctx := context.Background()
+	db, ca := idMustDB(t)
+	tok := idMustToken(t, db, "alice", time.Hour)
+	key := []byte("sha-256 of alice's public key....")
+	first, err := db.RedeemToken(ctx, certs.HashToken(tok), key, time.Now(), idIssuer(t, ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := db.RedeemToken(ctx, certs.HashToken(tok), key, time.Now(), idIssuer(t, ca))
+	if err != nil || again.Cert.SerialNumber.Cmp(first.Cert.SerialNumber) != 0 || again.ID != first.ID {
+		t.Fatalf("retry with the same key: %v, %v", again, err)
+	}
+	if n, _ := db.CertificateCount(ctx, first.ID.String()); n != 1 {
+		t.Fatalf("certificates after the retry = %d, want 1", n)
+	}
+	for name, k := range map[string][]byte{"other key": []byte("another key"), "no key": nil} {
+		if _, err := db.RedeemToken(ctx, certs.HashToken(tok), k, time.Now(), idIssuer(t, ca)); !errors.Is(err, certs.ErrTokenRedeemed) {
+			t.Errorf("%s: %v, want ErrTokenRedeemed", name, err)
+		}
+	}
+	if _, err := db.RedeemToken(ctx, certs.HashToken(tok), key, first.Cert.NotAfter, idIssuer(t, ca)); !errors.Is(err, certs.ErrTokenRedeemed) {
+		t.Errorf("retry once the certificate expired: %v, want ErrTokenRedeemed", err)
+	}
+	if _, err := db.Revoke(ctx, first.ID.String(), "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RedeemToken(ctx, certs.HashToken(tok), key, time.Now(), idIssuer(t, ca)); !errors.Is(err, certs.ErrRevoked) {
+		t.Errorf("retry after revocation: %v, want ErrRevoked", err)
+	}
 }

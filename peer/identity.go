@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -90,6 +91,12 @@ func loadOrEnroll(ctx context.Context, cfg Config) (*identity, error) {
 // Enroll redeems token at the coordinator addr, checking the CA pin before
 // anything is sent, and writes key.pem (0600), cert.pem and ca.pem into
 // home. A wrong pin fails the TLS handshake: the token never leaves.
+//
+// key.pem is written before the token is sent, and an enrollment that
+// finds key.pem without cert.pem reuses it: if the answer was lost (a
+// crash, a cut connection) after the coordinator redeemed the token, the
+// retry sends the same key and the coordinator answers with the same
+// certificate.
 func Enroll(ctx context.Context, home, addr, token, pin string) error {
 	var pinned *x509.Certificate
 	tlsConf, err := certs.PinnedClientConfig(pin, &pinned)
@@ -99,7 +106,7 @@ func Enroll(ctx context.Context, home, addr, token, pin string) error {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
-	key, err := certs.NewKey()
+	keyPEM, key, err := enrollmentKey(home)
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
@@ -123,10 +130,6 @@ func Enroll(ctx context.Context, home, addr, token, pin string) error {
 	if err := certs.MatchPin(ca, pin); err != nil {
 		return fmt.Errorf("enroll: response CA: %w", err)
 	}
-	keyPEM, err := certs.EncodeKey(key)
-	if err != nil {
-		return fmt.Errorf("enroll: %w", err)
-	}
 	if _, err := certs.KeyPair(resp.GetCertificate(), keyPEM); err != nil {
 		return fmt.Errorf("enroll: certificate does not match the key: %w", err)
 	}
@@ -135,12 +138,41 @@ func Enroll(ctx context.Context, home, addr, token, pin string) error {
 		name string
 		data []byte
 		perm os.FileMode
-	}{{KeyFile, keyPEM, 0o600}, {CAFile, resp.GetCa(), 0o644}, {CertFile, resp.GetCertificate(), 0o644}} {
+	}{{CAFile, resp.GetCa(), 0o644}, {CertFile, resp.GetCertificate(), 0o644}} {
 		if err := certs.WriteFile(filepath.Join(home, f.name), f.data, f.perm); err != nil {
 			return fmt.Errorf("enroll: %w", err)
 		}
 	}
 	return nil
+}
+
+// enrollmentKey returns the key of an enrollment in home: the one an
+// interrupted enrollment left in key.pem, or a new one, written there
+// before it is used.
+func enrollmentKey(home string) ([]byte, *ecdsa.PrivateKey, error) {
+	path := filepath.Join(home, KeyFile)
+	keyPEM, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		key, err := certs.ParseKey(keyPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s from an interrupted enrollment: %w", path, err)
+		}
+		return keyPEM, key, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, err
+	}
+	key, err := certs.NewKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = certs.EncodeKey(key); err != nil {
+		return nil, nil, err
+	}
+	if err := certs.WriteFile(path, keyPEM, 0o600); err != nil {
+		return nil, nil, err
+	}
+	return keyPEM, key, nil
 }
 
 // loadIdentity reads key.pem, cert.pem and ca.pem from home.
