@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/internal/grpcsrv"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -126,9 +126,7 @@ func limitedMethod(_ context.Context, c interceptors.CallMeta) bool {
 // tracking; then the transport's bounds: streams per connection, the TLS
 // handshake deadline, keepalive pings and the idle timeout.
 func (s *Server) serverOptions() []grpc.ServerOption {
-	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		s.cfg.Logger.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
+	log := grpcsrv.CallLogger(s.cfg.Logger)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		s.cfg.Logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))

@@ -24,9 +24,10 @@ var _ taonetv1.LedgerServer = (*ledgerServer)(nil)
 
 // NewLedgerServer returns the read-only Ledger service over db. callerID
 // returns the verified identity of the caller (a SPIFFE ID); GetBalance with
-// an empty account reads the caller's own account.
-func NewLedgerServer(db *ledger.DB, callerID func(ctx context.Context) (identity string, ok bool)) taonetv1.LedgerServer {
-	return &ledgerServer{db: db, callerID: callerID, log: slog.Default()}
+// an empty account reads the caller's own account. Internal errors go to
+// log.
+func NewLedgerServer(db *ledger.DB, callerID func(ctx context.Context) (identity string, ok bool), log *slog.Logger) taonetv1.LedgerServer {
+	return &ledgerServer{db: db, callerID: callerID, log: log}
 }
 
 // ledgerStatus turns err into a status error through the one error table

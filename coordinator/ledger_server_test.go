@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
@@ -68,7 +69,7 @@ func mustLedgerClient(tb testing.TB, db *ledger.DB, callerID func(context.Contex
 		tb.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	taonetv1.RegisterLedgerServer(srv, coordinator.NewLedgerServer(db, callerID))
+	taonetv1.RegisterLedgerServer(srv, coordinator.NewLedgerServer(db, callerID, slog.New(slog.DiscardHandler)))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

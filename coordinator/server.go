@@ -43,8 +43,10 @@ type Server struct {
 	wg       sync.WaitGroup
 	peers    *peerDialer
 	presence *presence
-	lock     *homelock.Lock
-	sched    *Scheduler // nil when no rounds are scheduled
+	// closeOnce guards release: Run and Close may both end the server.
+	closeOnce sync.Once
+	lock      *homelock.Lock
+	sched     *Scheduler // nil when no rounds are scheduled
 	// dirMu orders each directory write with its Watch event: without it a
 	// Join that committed just before a revocation could publish JOINED
 	// after the poller's REVOKED, and peers would keep a revoked peer.
@@ -110,7 +112,7 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 	opts := append(s.serverOptions(), grpc.Creds(grpcid.ServerCredentials(tlsConf, cfg.Logger, nil)), grpc.ForceServerCodecV2(codec{}))
 	s.grpc = grpc.NewServer(opts...)
 	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
-	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity))
+	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity, cfg.Logger))
 	s.health = health.NewServer()
 	grpc_health_v1.RegisterHealthServer(s.grpc, newBoundedHealth(s.health, cfg.MaxHealthWatches))
 	reflection.Register(s.grpc)
@@ -210,8 +212,7 @@ func (s *Server) TrustDomain() string { return s.home.net.TrustDomain }
 // Stop after Config.ShutdownGrace), waits for every goroutine it started
 // and closes the database.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.lock.Release()
-	defer s.home.close()
+	defer s.release()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
@@ -238,6 +239,23 @@ func (s *Server) Run(ctx context.Context) error {
 	s.peers.close()
 	s.cfg.Logger.Info("coordinator stopped")
 	return err
+}
+
+// Close frees what New took (listener, database, the home's lock) for a
+// Server that will not Run; Run frees them itself when it returns. It is
+// safe to call after Run and twice.
+func (s *Server) Close() error {
+	_ = s.lis.Close()
+	s.release()
+	return nil
+}
+
+// release closes the database and releases the home's lock, once.
+func (s *Server) release() {
+	s.closeOnce.Do(func() {
+		_ = s.home.close()
+		s.lock.Release()
+	})
 }
 
 // publishDirectory pushes a directory change to every Watch stream.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
+	"github.com/taonet/taonet/internal/grpcsrv"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -105,9 +106,7 @@ func (c *callers) authenticate(ctx context.Context) (context.Context, error) {
 // serverOptions is the Peer server's interceptor chain: logging, recovery,
 // auth (all but health), then the per-identity call rate limit.
 func serverOptions(log *slog.Logger, c *callers, limit ratelimit.Limiter) []grpc.ServerOption {
-	lf := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		log.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
+	lf := grpcsrv.CallLogger(log)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	rec := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))

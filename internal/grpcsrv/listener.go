@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 )
 
 // ConnLimits bounds the connections a server holds open at once.
@@ -111,14 +112,15 @@ func sourceHost(addr net.Addr) string {
 }
 
 // LogRefused returns a ConnLimits.Refused that warns on log at most once
-// every 10 seconds per source address and limit, so that a flood of
-// refused connections does not become a flood of log lines.
+// every 10 seconds per source address and limit, and at most 10 times a
+// second in all, so that a flood of refused connections does not become a
+// flood of log lines.
 func LogRefused(log *slog.Logger) func(net.Addr, string) {
-	every := NewKeyedLimiter(0.1, 1)
+	sampler := NewSampler(10*time.Second, 10)
 	return func(remote net.Addr, limit string) {
 		host := sourceHost(remote)
-		if every.Allow(host + " " + limit) {
-			log.Warn("connections refused over the limit (logged once per 10s per source)", "source", host, "limit", limit)
+		if ok, dropped := sampler.Allow(host + " " + limit); ok {
+			log.Warn("connections refused over the limit (logged once per 10s per source)", "source", host, "limit", limit, "similar_dropped", dropped)
 		}
 	}
 }
