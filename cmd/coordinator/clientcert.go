@@ -9,7 +9,8 @@ import (
 	"github.com/taonet/taonet/coordinator"
 )
 
-func newClientCertCmd() *cobra.Command {
+// newClientCertCmd is the client-cert command; home is the root's --home.
+func newClientCertCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "client-cert",
 		Short: "Issue a client identity for grpcurl and other tools",
@@ -19,7 +20,6 @@ the rounds, and call Query; nothing else. It refuses a name already enrolled.`,
 		Example: `  coordinator client-cert --home ./net --name ops --out ./ops`,
 		Args:    cobra.NoArgs,
 	}
-	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
 	name := cmd.Flags().String("name", "", "client name (a DNS label: a-z 0-9 -, not all digits, not a reserved word)")
 	out := cmd.Flags().String("out", "", "folder to write cert.pem, key.pem and ca.pem into")
 	lifetime := cmd.Flags().Duration("lifetime", certs.DefaultLeafLifetime, "certificate lifetime (1m to 720h; a client certificate is not renewed)")

@@ -11,7 +11,8 @@ import (
 	"github.com/taonet/taonet/ledger"
 )
 
-func newInitCmd() *cobra.Command {
+// newInitCmd is the init command; home is the root's --home.
+func newInitCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a network: CA, coordinator certificate and database",
@@ -24,7 +25,6 @@ TAONET_EMISSION.`,
 		Example: `  coordinator init --home ./net --trust-domain taonet.local --hosts localhost,127.0.0.1 --task fmnist`,
 		Args:    cobra.NoArgs,
 	}
-	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
 	td := cmd.Flags().String("trust-domain", envDefault("TAONET_TRUST_DOMAIN", "taonet.local"), "SPIFFE trust domain of the network")
 	hosts := cmd.Flags().StringSlice("hosts", strings.Split(envDefault("TAONET_HOSTS", "localhost,127.0.0.1"), ","), "host names and IPs in the coordinator's certificate")
 	task := cmd.Flags().String("task", envDefault("TAONET_TASK", "fmnist"), "the network's task (fixes classes and input shape)")

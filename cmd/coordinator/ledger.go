@@ -12,7 +12,9 @@ import (
 	"github.com/taonet/taonet/ledger"
 )
 
-func newLedgerCmd() *cobra.Command {
+// newLedgerCmd is the ledger command and its subcommands; home is the
+// root's --home.
+func newLedgerCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Check and export the TAO ledger",
@@ -39,14 +41,13 @@ ones; peers' receipts (GetRound, RoundClosed) show that.`,
 		Example: `  coordinator ledger verify --home ./net`,
 		Args:    cobra.NoArgs,
 	}
-	verifyHome := verify.Flags().String("home", homeDefault(), "coordinator home folder")
 	verify.RunE = func(cmd *cobra.Command, _ []string) error {
-		db, err := openLedger(cmd.Context(), *verifyHome)
+		db, err := openLedger(cmd.Context(), *home)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		ca, err := coordinator.ReadCA(*verifyHome)
+		ca, err := coordinator.ReadCA(*home)
 		if err != nil {
 			return err
 		}
@@ -79,13 +80,12 @@ account (SPIFFE ID), rao, the exact TAO amount and when the round settled.`,
   coordinator ledger export --home ./net --format json`,
 		Args: cobra.NoArgs,
 	}
-	exportHome := export.Flags().String("home", homeDefault(), "coordinator home folder")
 	format := export.Flags().String("format", ledger.ExportCSV, "csv or json")
 	export.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *format != ledger.ExportCSV && *format != ledger.ExportJSON {
 			return fmt.Errorf("ledger export: --format %q is not csv or json", *format)
 		}
-		db, err := openLedger(cmd.Context(), *exportHome)
+		db, err := openLedger(cmd.Context(), *home)
 		if err != nil {
 			return err
 		}

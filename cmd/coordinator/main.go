@@ -40,18 +40,21 @@ coordinator's certificate and the database.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// One --home for every subcommand, before or after its name.
+	home := root.PersistentFlags().String("home", homeDefault(), "coordinator home folder")
 	root.AddCommand(
-		newInitCmd(),
-		newServeCmd(),
-		newTokenCmd(),
-		newClientCertCmd(),
-		newRevokeCmd(),
-		newLedgerCmd(),
+		newInitCmd(home),
+		newServeCmd(home),
+		newTokenCmd(home),
+		newClientCertCmd(home),
+		newRevokeCmd(home),
+		newLedgerCmd(home),
 	)
 	return root
 }
 
-// homeDefault is the default for --home: $TAONET_HOME, else ./taonet-home.
+// homeDefault is the default for the root's --home: $TAONET_HOME, else
+// ./taonet-home.
 func homeDefault() string { return envDefault("TAONET_HOME", "taonet-home") }
 
 // envDefault returns $name when set, else def: flags take their defaults

@@ -8,7 +8,8 @@ import (
 	"github.com/taonet/taonet/coordinator"
 )
 
-func newRevokeCmd() *cobra.Command {
+// newRevokeCmd is the revoke command; home is the root's --home.
+func newRevokeCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke every certificate of an identity",
@@ -19,7 +20,6 @@ it from the directory and tells the peers.`,
 		Example: `  coordinator revoke --home ./net alice`,
 		Args:    cobra.ExactArgs(1),
 	}
-	home := cmd.Flags().String("home", homeDefault(), "coordinator home folder")
 	reason := cmd.Flags().String("reason", "", "why, kept in the database")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		id, err := coordinator.Revoke(cmd.Context(), *home, args[0], *reason)

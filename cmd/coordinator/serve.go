@@ -2,13 +2,17 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	"github.com/taonet/taonet/coordinator"
 )
 
-func newServeCmd() *cobra.Command {
+// newServeCmd is the serve command; home is the root's --home.
+func newServeCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the Coordinator and Ledger services and run the round schedule",
@@ -28,6 +32,14 @@ validation-images-idx3-ubyte.gz and validation-labels-idx1-ubyte.gz, or a
 Fashion-MNIST folder, whose test split's first half is public (a warning
 says so at start).
 
+Enroll is limited per source address (--enroll-rate, --enroll-burst) and
+for all addresses together (--enroll-global-rate, --enroll-global-burst),
+Renew per identity (--renew-every, --renew-burst), Query per address and
+per identity (--query-rate, --query-burst); a call over a limit is refused
+with ResourceExhausted. A joined peer without a Watch stream for
+--away-after is away: out of rounds and of ListPeers until it watches or
+joins again.
+
 Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 		Example: `  coordinator serve --home ./net --listen 127.0.0.1:7443
   coordinator serve --home ./net --round-every 20s --distill-timeout 10s --eval-timeout 5s
@@ -36,7 +48,6 @@ Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 	}
 	def := coordinator.DefaultConfig()
 	f := cmd.Flags()
-	home := f.String("home", homeDefault(), "coordinator home folder")
 	listen := f.String("listen", envDefault("TAONET_LISTEN", "127.0.0.1:7443"), "address to listen on")
 	lifetime := f.Duration("cert-lifetime", def.LeafLifetime, "lifetime of issued certificates (renewed at 2/3)")
 	every := f.Duration("round-every", def.RoundEvery, "open a round at this interval (0: only --cron)")
@@ -56,8 +67,12 @@ Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 	maxHealthWatches := f.Int("max-health-watches", def.MaxHealthWatches, "most health Watch streams open at once, from everyone")
 	handshake := f.Duration("handshake-timeout", def.HandshakeTimeout, "deadline of a new connection's TLS handshake")
 	idle := f.Duration("idle-timeout", def.IdleTimeout, "close connections with no call open this long")
+	callLimits := callLimitFlags(cmd, def)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
+		if err := callLimits(&cfg); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 		cfg.Home, cfg.Listen, cfg.Logger, cfg.LeafLifetime = *home, *listen, newLogger(), *lifetime
 		cfg.RoundEvery, cfg.RoundCron, cfg.DistillTimeout, cfg.EvalTimeout = *every, *cronExpr, *distillT, *evalT
 		cfg.Transfer, cfg.TransferBatch, cfg.Validation, cfg.ValidationSamples = *transfer, *batch, *validation, *samples
@@ -72,4 +87,47 @@ Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 		return s.Run(cmd.Context())
 	}
 	return cmd
+}
+
+// callLimitFlags declares cmd's flags of the call rate limits and of
+// presence, with def's values as defaults. The function it returns sets
+// them on a Config, refusing what Config.Validate cannot see: a rate that
+// is not a finite number, and a --renew-every that is not positive (which
+// rate.Every would turn into no limit at all).
+func callLimitFlags(cmd *cobra.Command, def coordinator.Config) func(*coordinator.Config) error {
+	f := cmd.Flags()
+	enrollRate := f.Float64("enroll-rate", float64(def.EnrollRate), "Enroll calls per second from one source address")
+	enrollBurst := f.Int("enroll-burst", def.EnrollBurst, "Enroll calls one source address may make at once")
+	enrollGlobalRate := f.Float64("enroll-global-rate", float64(def.EnrollGlobalRate), "Enroll calls per second from all addresses together")
+	enrollGlobalBurst := f.Int("enroll-global-burst", def.EnrollGlobalBurst, "Enroll calls all addresses together may make at once")
+	renewEvery := f.Duration("renew-every", interval(def.RenewRate), "time between the Renew calls one identity may make, once its burst is spent")
+	renewBurst := f.Int("renew-burst", def.RenewBurst, "Renew calls one identity may make at once")
+	queryRate := f.Float64("query-rate", float64(def.QueryRate), "Query calls per second from one source address, and from one identity")
+	queryBurst := f.Int("query-burst", def.QueryBurst, "Query calls one source address, or one identity, may make at once")
+	awayAfter := f.Duration("away-after", def.AwayAfter, "a joined peer without a Watch stream this long is away: out of rounds and of ListPeers until it watches or joins again")
+	return func(cfg *coordinator.Config) error {
+		for _, r := range []struct {
+			flag string
+			v    float64
+		}{{"enroll-rate", *enrollRate}, {"enroll-global-rate", *enrollGlobalRate}, {"query-rate", *queryRate}} {
+			if math.IsNaN(r.v) || math.IsInf(r.v, 0) {
+				return fmt.Errorf("--%s %v: want a positive number of calls per second", r.flag, r.v)
+			}
+		}
+		if *renewEvery <= 0 {
+			return fmt.Errorf("--renew-every %v: want a positive duration such as 1m", *renewEvery)
+		}
+		cfg.EnrollRate, cfg.EnrollBurst = rate.Limit(*enrollRate), *enrollBurst
+		cfg.EnrollGlobalRate, cfg.EnrollGlobalBurst = rate.Limit(*enrollGlobalRate), *enrollGlobalBurst
+		cfg.RenewRate, cfg.RenewBurst = rate.Every(*renewEvery), *renewBurst
+		cfg.QueryRate, cfg.QueryBurst = rate.Limit(*queryRate), *queryBurst
+		cfg.AwayAfter = *awayAfter
+		return nil
+	}
+}
+
+// interval is the time between two events at rate l (the inverse of
+// rate.Every), rounded to the nanosecond so that rate.Every gives l back.
+func interval(l rate.Limit) time.Duration {
+	return time.Duration(math.Round(float64(time.Second) / float64(l)))
 }

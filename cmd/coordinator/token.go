@@ -11,7 +11,9 @@ import (
 	"github.com/taonet/taonet/coordinator"
 )
 
-func newTokenCmd() *cobra.Command {
+// newTokenCmd is the token command and its subcommands; home is the root's
+// --home.
+func newTokenCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Create, list and cancel single-use join tokens",
@@ -27,7 +29,6 @@ Environment: TAONET_HOME, TAONET_COORDINATOR.`,
 		Example: `  coordinator token create --home ./net --name alice --ttl 24h`,
 		Args:    cobra.NoArgs,
 	}
-	home := create.Flags().String("home", homeDefault(), "coordinator home folder")
 	name := create.Flags().String("name", "", "name of the peer the token enrolls (a DNS label: a-z 0-9 -, not all digits, not a reserved word)")
 	ttl := create.Flags().Duration("ttl", certs.DefaultTokenTTL, "how long the token stays valid")
 	addr := create.Flags().String("coordinator", envDefault("TAONET_COORDINATOR", "127.0.0.1:7443"), "coordinator HOST:PORT for the printed join line")
@@ -52,9 +53,8 @@ valid, redeemed, name-enrolled (another token already enrolled the name, so
 this one can never be redeemed), cancelled or expired.`,
 		Args: cobra.NoArgs,
 	}
-	listHome := list.Flags().String("home", homeDefault(), "coordinator home folder")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		toks, err := coordinator.ListTokens(cmd.Context(), *listHome)
+		toks, err := coordinator.ListTokens(cmd.Context(), *home)
 		if err != nil {
 			return err
 		}
@@ -72,9 +72,8 @@ this one can never be redeemed), cancelled or expired.`,
 		Short: "Cancel the unredeemed tokens of NAME",
 		Args:  cobra.ExactArgs(1),
 	}
-	cancelHome := cancel.Flags().String("home", homeDefault(), "coordinator home folder")
 	cancel.RunE = func(cmd *cobra.Command, args []string) error {
-		n, err := coordinator.CancelTokens(cmd.Context(), *cancelHome, args[0])
+		n, err := coordinator.CancelTokens(cmd.Context(), *home, args[0])
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,8 @@ import (
 	"github.com/taonet/taonet/peer"
 )
 
-func newJoinCmd() *cobra.Command {
+// newJoinCmd is the join command; home is the root's --home.
+func newJoinCmd(home *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "join",
 		Short: "Enroll with a coordinator (first time) and take part in the network",
@@ -36,6 +37,11 @@ those, trains up to --local-steps steps of batches of --batch on
 T = --kd-temperature, sends each teacher its gradient (mutual learning) and
 saves its checkpoint.
 
+Callers are bounded per identity (--call-rate, --call-burst), per stream
+(--max-batch, --max-tensor-bytes, --stream-batches, --in-flight), per
+connection (--max-streams, --max-message-bytes, --idle-timeout) and in
+connections (--max-conns, --max-conns-per-host, --handshake-timeout).
+
 Environment: TAONET_HOME, TAONET_COORDINATOR, TAONET_TOKEN, TAONET_CA_PIN,
 TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 		Example: `  peer join --coordinator 127.0.0.1:7443 --token T --ca-pin sha256:abcd... --home ./alice
@@ -46,7 +52,6 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 	coord := cmd.Flags().String("coordinator", envDefault("TAONET_COORDINATOR", ""), "coordinator HOST:PORT")
 	token := cmd.Flags().String("token", envDefault("TAONET_TOKEN", ""), "join token (first run only)")
 	pin := cmd.Flags().String("ca-pin", envDefault("TAONET_CA_PIN", ""), "sha256: pin of the network's CA (first run only)")
-	home := cmd.Flags().String("home", homeDefault(), "peer home folder")
 	listen := cmd.Flags().String("listen", envDefault("TAONET_LISTEN", def.Listen), "address to serve the Peer service on")
 	advertise := cmd.Flags().String("advertise", envDefault("TAONET_ADVERTISE", ""), "HOST:PORT other peers dial (default: the listen address)")
 	f := cmd.Flags()
@@ -60,23 +65,26 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 	grads := f.Bool("accept-gradients", def.Gradients.Accept, "apply other peers' gradients sent through Backward")
 	gradClip := f.Float64("gradient-clip", def.Gradients.Clip, "largest L2 norm an incoming gradient keeps (per batch; a whole stream keeps clip*scale)")
 	gradScale := f.Float64("gradient-scale", def.Gradients.Scale, "factor on incoming gradients after clipping, in (0, 1]")
-	maxBatch := f.Int("max-batch", def.Limits.MaxBatch, "most rows a caller may send in one Forward batch")
 	localSteps := f.Int("local-steps", def.LocalSteps, "most training steps per round")
 	batch := f.Int("batch", def.Batch, "private and transfer rows per training step (rounds and warmup)")
 	kdMix := f.Float64("kd-mix", def.KDMix, "share of the distillation term in a round's loss, in [0, 1] (0: no teachers)")
 	kdTemp := f.Float64("kd-temperature", def.KDTemperature, "distillation temperature")
 	hidden := f.Int("hidden-checks", def.HiddenChecks, "own labelled examples mixed among the transfer inputs to check teachers (0: none)")
 	warmup := f.Int("warmup-epochs", def.WarmupEpochs, "epochs on the own shard before joining when there is no checkpoint (0: none)")
+	limits := limitFlags(cmd, def.Limits)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
 		if *seed < 0 {
 			return fmt.Errorf("--seed %d: want a non-negative seed", *seed)
 		}
+		var err error
+		if cfg.Limits, err = limits(); err != nil {
+			return err
+		}
 		cfg.Coordinator, cfg.Token, cfg.CAPin, cfg.Home = *coord, *token, *pin, *home
 		cfg.Listen, cfg.Advertise, cfg.Model = *listen, *advertise, *model
 		cfg.Device, cfg.Threads, cfg.Data, cfg.Shard, cfg.Alpha, cfg.Seed = *device, *threads, *data, *shard, *alpha, uint64(*seed)
 		cfg.Gradients = peer.Gradients{Accept: *grads, Clip: *gradClip, Scale: *gradScale}
-		cfg.Limits.MaxBatch = *maxBatch
 		cfg.LocalSteps, cfg.Batch, cfg.KDMix, cfg.KDTemperature = *localSteps, *batch, *kdMix, *kdTemp
 		cfg.HiddenChecks, cfg.WarmupEpochs = *hidden, *warmup
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

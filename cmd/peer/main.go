@@ -35,11 +35,14 @@ distills from them each round, earning TAO for useful knowledge.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newJoinCmd(), newTrainCmd())
+	// One --home for every subcommand, before or after its name.
+	home := root.PersistentFlags().String("home", homeDefault(), "peer home folder")
+	root.AddCommand(newJoinCmd(home), newTrainCmd(home))
 	return root
 }
 
-// homeDefault is the default for --home: $TAONET_HOME, else ./peer-home.
+// homeDefault is the default for the root's --home: $TAONET_HOME, else
+// ./peer-home.
 func homeDefault() string { return envDefault("TAONET_HOME", "peer-home") }
 
 // envDefault returns $name when set, else def: flags take their defaults

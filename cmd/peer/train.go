@@ -14,7 +14,8 @@ import (
 	"github.com/taonet/taonet/peer"
 )
 
-func newTrainCmd() *cobra.Command {
+// newTrainCmd is the train command; home is the root's --home.
+func newTrainCmd(home *string) *cobra.Command {
 	c := peer.DefaultTrainConfig()
 	var seed int64
 	cmd := &cobra.Command{
@@ -34,7 +35,7 @@ a Dirichlet(--alpha) label skew drawn from --seed, as in the network.`,
 			if seed < 0 {
 				return fmt.Errorf("--seed %d: want a non-negative seed", seed)
 			}
-			c.Seed = uint64(seed)
+			c.Seed, c.Home = uint64(seed), *home
 			c.Out = cmd.OutOrStdout()
 			c.Progress = progress(c.Out, c.Epochs)
 			res, err := peer.Train(cmd.Context(), c)
@@ -50,7 +51,6 @@ a Dirichlet(--alpha) label skew drawn from --seed, as in the network.`,
 	f := cmd.Flags()
 	f.StringVar(&c.Model, "model", c.Model, "model architecture: mlp or cnn")
 	f.IntVar(&c.Epochs, "epochs", c.Epochs, "training epochs")
-	f.StringVar(&c.Home, "home", homeDefault(), "peer home folder")
 	f.StringVar(&c.Shard, "shard", "", "train on shard i/n of the private pool (default: the whole training split)")
 	f.Float64Var(&c.Alpha, "alpha", c.Alpha, "Dirichlet label-skew concentration for --shard")
 	f.Int64Var(&seed, "seed", int64(c.Seed), "random seed")
