@@ -42,7 +42,6 @@ var errorCodes = []struct {
 	{certs.ErrCSRIdentity, codes.InvalidArgument},
 	{certs.ErrBadID, codes.InvalidArgument},
 	{certs.ErrNameTaken, codes.AlreadyExists},
-	{ledger.ErrNoIdentity, codes.FailedPrecondition},
 	{ledger.ErrNotFound, codes.NotFound},
 	{ledger.ErrInvalid, codes.InvalidArgument},
 	{ledger.ErrConflict, codes.FailedPrecondition},

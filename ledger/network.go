@@ -24,7 +24,7 @@ var (
 	ErrNoNetwork = errors.New("network not initialised; run coordinator init")
 	// ErrNoIdentity is returned (wrapped) for an identity or name the
 	// directory does not hold.
-	ErrNoIdentity = errors.New("identity not in the directory")
+	ErrNoIdentity = &Error{Code: ENOTFOUND, Msg: "identity not in the directory"}
 )
 
 // InitNetwork records the network's trust domain and task. It refuses a

@@ -49,7 +49,7 @@ func (db *DB) ListPayouts(ctx context.Context, f PayoutFilter, page Page) ([]Pay
 	if page.Token != "" {
 		fields, err := pagetoken.Decode(page.Token, kind, 2)
 		if err != nil {
-			return nil, "", ledgerErrorf(EINVALID, "%v", strings.ReplaceAll(err.Error(), kind, "payouts"))
+			return nil, "", ledgerErrorf(EINVALID, "payouts: %v", err)
 		}
 		round, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil {

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 var _ certs.RevocationStore = (*DB)(nil)
 
 // ErrAlreadyRevoked is returned by Revoke for an identity revoked before.
-var ErrAlreadyRevoked = errors.New("identity already revoked")
+var ErrAlreadyRevoked = &Error{Code: ECONFLICT, Msg: "identity already revoked"}
 
 // Revoke revokes every certificate of identity, past and future: in one
 // transaction it records the revocation and marks the directory entry

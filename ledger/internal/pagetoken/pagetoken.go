@@ -7,7 +7,6 @@ package pagetoken
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -29,7 +28,7 @@ func Decode(token, kind string, n int) ([]string, error) {
 	}
 	parts := strings.Split(string(raw), sep)
 	if len(parts) != n+1 || parts[0] != kind {
-		return nil, fmt.Errorf("page token does not belong to this %s listing", kind)
+		return nil, errors.New("page token belongs to another listing or filter")
 	}
 	return parts[1:], nil
 }
