@@ -22,62 +22,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Role is the kind of identity a certificate carries.
-type Role int32
-
-const (
-	Role_ROLE_UNSPECIFIED Role = 0
-	// ROLE_PEER is spiffe://<trust-domain>/peer/<name>.
-	Role_ROLE_PEER Role = 1
-	// ROLE_CLIENT is spiffe://<trust-domain>/client/<name>.
-	Role_ROLE_CLIENT Role = 2
-	// ROLE_COORDINATOR is spiffe://<trust-domain>/coordinator.
-	Role_ROLE_COORDINATOR Role = 3
-)
-
-// Enum value maps for Role.
-var (
-	Role_name = map[int32]string{
-		0: "ROLE_UNSPECIFIED",
-		1: "ROLE_PEER",
-		2: "ROLE_CLIENT",
-		3: "ROLE_COORDINATOR",
-	}
-	Role_value = map[string]int32{
-		"ROLE_UNSPECIFIED": 0,
-		"ROLE_PEER":        1,
-		"ROLE_CLIENT":      2,
-		"ROLE_COORDINATOR": 3,
-	}
-)
-
-func (x Role) Enum() *Role {
-	p := new(Role)
-	*p = x
-	return p
-}
-
-func (x Role) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[0].Descriptor()
-}
-
-func (Role) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[0]
-}
-
-func (x Role) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Role.Descriptor instead.
-func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{0}
-}
-
 // PeerState is a directory entry's presence.
 type PeerState int32
 
@@ -115,11 +59,11 @@ func (x PeerState) String() string {
 }
 
 func (PeerState) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[1].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[0].Descriptor()
 }
 
 func (PeerState) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[1]
+	return &file_taonet_v1_coordinator_proto_enumTypes[0]
 }
 
 func (x PeerState) Number() protoreflect.EnumNumber {
@@ -128,7 +72,7 @@ func (x PeerState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PeerState.Descriptor instead.
 func (PeerState) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{0}
 }
 
 // RoundState is a round's place in its life.
@@ -172,11 +116,11 @@ func (x RoundState) String() string {
 }
 
 func (RoundState) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[2].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[1].Descriptor()
 }
 
 func (RoundState) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[2]
+	return &file_taonet_v1_coordinator_proto_enumTypes[1]
 }
 
 func (x RoundState) Number() protoreflect.EnumNumber {
@@ -185,7 +129,7 @@ func (x RoundState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RoundState.Descriptor instead.
 func (RoundState) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{1}
 }
 
 // EvaluationStatus says how a peer's answer in a round was judged.
@@ -233,11 +177,11 @@ func (x EvaluationStatus) String() string {
 }
 
 func (EvaluationStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[3].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[2].Descriptor()
 }
 
 func (EvaluationStatus) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[3]
+	return &file_taonet_v1_coordinator_proto_enumTypes[2]
 }
 
 func (x EvaluationStatus) Number() protoreflect.EnumNumber {
@@ -246,7 +190,7 @@ func (x EvaluationStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EvaluationStatus.Descriptor instead.
 func (EvaluationStatus) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 // DirectoryChange is the kind of a directory change.
@@ -298,11 +242,11 @@ func (x DirectoryChange) String() string {
 }
 
 func (DirectoryChange) Descriptor() protoreflect.EnumDescriptor {
-	return file_taonet_v1_coordinator_proto_enumTypes[4].Descriptor()
+	return file_taonet_v1_coordinator_proto_enumTypes[3].Descriptor()
 }
 
 func (DirectoryChange) Type() protoreflect.EnumType {
-	return &file_taonet_v1_coordinator_proto_enumTypes[4]
+	return &file_taonet_v1_coordinator_proto_enumTypes[3]
 }
 
 func (x DirectoryChange) Number() protoreflect.EnumNumber {
@@ -311,7 +255,7 @@ func (x DirectoryChange) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DirectoryChange.Descriptor instead.
 func (DirectoryChange) EnumDescriptor() ([]byte, []int) {
-	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_taonet_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 // EnrollRequest redeems a join token.
@@ -2449,12 +2393,7 @@ const file_taonet_v1_coordinator_proto_rawDesc = "" +
 	"\rQueryResponse\x127\n" +
 	"\rprobabilities\x18\x01 \x01(\v2\x11.taonet.v1.TensorR\rprobabilities\x12 \n" +
 	"\vpredictions\x18\x02 \x03(\rR\vpredictions\x12\x14\n" +
-	"\x05peers\x18\x03 \x03(\tR\x05peers*R\n" +
-	"\x04Role\x12\x14\n" +
-	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
-	"\tROLE_PEER\x10\x01\x12\x0f\n" +
-	"\vROLE_CLIENT\x10\x02\x12\x14\n" +
-	"\x10ROLE_COORDINATOR\x10\x03*S\n" +
+	"\x05peers\x18\x03 \x03(\tR\x05peers*S\n" +
 	"\tPeerState\x12\x1a\n" +
 	"\x16PEER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11PEER_STATE_ACTIVE\x10\x01\x12\x13\n" +
@@ -2501,99 +2440,98 @@ func file_taonet_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_taonet_v1_coordinator_proto_rawDescData
 }
 
-var file_taonet_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_taonet_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_taonet_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_taonet_v1_coordinator_proto_goTypes = []any{
-	(Role)(0),                     // 0: taonet.v1.Role
-	(PeerState)(0),                // 1: taonet.v1.PeerState
-	(RoundState)(0),               // 2: taonet.v1.RoundState
-	(EvaluationStatus)(0),         // 3: taonet.v1.EvaluationStatus
-	(DirectoryChange)(0),          // 4: taonet.v1.DirectoryChange
-	(*EnrollRequest)(nil),         // 5: taonet.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 6: taonet.v1.EnrollResponse
-	(*RenewRequest)(nil),          // 7: taonet.v1.RenewRequest
-	(*RenewResponse)(nil),         // 8: taonet.v1.RenewResponse
-	(*JoinRequest)(nil),           // 9: taonet.v1.JoinRequest
-	(*JoinResponse)(nil),          // 10: taonet.v1.JoinResponse
-	(*LeaveRequest)(nil),          // 11: taonet.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 12: taonet.v1.LeaveResponse
-	(*PeerInfo)(nil),              // 13: taonet.v1.PeerInfo
-	(*WatchRequest)(nil),          // 14: taonet.v1.WatchRequest
-	(*WatchResponse)(nil),         // 15: taonet.v1.WatchResponse
-	(*EvaluationStarted)(nil),     // 16: taonet.v1.EvaluationStarted
-	(*TeacherWeight)(nil),         // 17: taonet.v1.TeacherWeight
-	(*TransferSpec)(nil),          // 18: taonet.v1.TransferSpec
-	(*RoundOpened)(nil),           // 19: taonet.v1.RoundOpened
-	(*RoundOpenedPart)(nil),       // 20: taonet.v1.RoundOpenedPart
-	(*Evaluation)(nil),            // 21: taonet.v1.Evaluation
-	(*RoundClosed)(nil),           // 22: taonet.v1.RoundClosed
-	(*DirectoryChanged)(nil),      // 23: taonet.v1.DirectoryChanged
-	(*Round)(nil),                 // 24: taonet.v1.Round
-	(*GetRoundRequest)(nil),       // 25: taonet.v1.GetRoundRequest
-	(*GetRoundResponse)(nil),      // 26: taonet.v1.GetRoundResponse
-	(*ListRoundsRequest)(nil),     // 27: taonet.v1.ListRoundsRequest
-	(*ListRoundsResponse)(nil),    // 28: taonet.v1.ListRoundsResponse
-	(*ListPeersRequest)(nil),      // 29: taonet.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),     // 30: taonet.v1.ListPeersResponse
-	(*QueryRequest)(nil),          // 31: taonet.v1.QueryRequest
-	(*QueryResponse)(nil),         // 32: taonet.v1.QueryResponse
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
-	(*ModelCard)(nil),             // 34: taonet.v1.ModelCard
-	(*Tensor)(nil),                // 35: taonet.v1.Tensor
+	(PeerState)(0),                // 0: taonet.v1.PeerState
+	(RoundState)(0),               // 1: taonet.v1.RoundState
+	(EvaluationStatus)(0),         // 2: taonet.v1.EvaluationStatus
+	(DirectoryChange)(0),          // 3: taonet.v1.DirectoryChange
+	(*EnrollRequest)(nil),         // 4: taonet.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 5: taonet.v1.EnrollResponse
+	(*RenewRequest)(nil),          // 6: taonet.v1.RenewRequest
+	(*RenewResponse)(nil),         // 7: taonet.v1.RenewResponse
+	(*JoinRequest)(nil),           // 8: taonet.v1.JoinRequest
+	(*JoinResponse)(nil),          // 9: taonet.v1.JoinResponse
+	(*LeaveRequest)(nil),          // 10: taonet.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 11: taonet.v1.LeaveResponse
+	(*PeerInfo)(nil),              // 12: taonet.v1.PeerInfo
+	(*WatchRequest)(nil),          // 13: taonet.v1.WatchRequest
+	(*WatchResponse)(nil),         // 14: taonet.v1.WatchResponse
+	(*EvaluationStarted)(nil),     // 15: taonet.v1.EvaluationStarted
+	(*TeacherWeight)(nil),         // 16: taonet.v1.TeacherWeight
+	(*TransferSpec)(nil),          // 17: taonet.v1.TransferSpec
+	(*RoundOpened)(nil),           // 18: taonet.v1.RoundOpened
+	(*RoundOpenedPart)(nil),       // 19: taonet.v1.RoundOpenedPart
+	(*Evaluation)(nil),            // 20: taonet.v1.Evaluation
+	(*RoundClosed)(nil),           // 21: taonet.v1.RoundClosed
+	(*DirectoryChanged)(nil),      // 22: taonet.v1.DirectoryChanged
+	(*Round)(nil),                 // 23: taonet.v1.Round
+	(*GetRoundRequest)(nil),       // 24: taonet.v1.GetRoundRequest
+	(*GetRoundResponse)(nil),      // 25: taonet.v1.GetRoundResponse
+	(*ListRoundsRequest)(nil),     // 26: taonet.v1.ListRoundsRequest
+	(*ListRoundsResponse)(nil),    // 27: taonet.v1.ListRoundsResponse
+	(*ListPeersRequest)(nil),      // 28: taonet.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),     // 29: taonet.v1.ListPeersResponse
+	(*QueryRequest)(nil),          // 30: taonet.v1.QueryRequest
+	(*QueryResponse)(nil),         // 31: taonet.v1.QueryResponse
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*ModelCard)(nil),             // 33: taonet.v1.ModelCard
+	(*Tensor)(nil),                // 34: taonet.v1.Tensor
 }
 var file_taonet_v1_coordinator_proto_depIdxs = []int32{
-	33, // 0: taonet.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
-	33, // 1: taonet.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
-	34, // 2: taonet.v1.JoinRequest.card:type_name -> taonet.v1.ModelCard
-	13, // 3: taonet.v1.JoinResponse.peers:type_name -> taonet.v1.PeerInfo
-	34, // 4: taonet.v1.PeerInfo.card:type_name -> taonet.v1.ModelCard
-	33, // 5: taonet.v1.PeerInfo.joined_at:type_name -> google.protobuf.Timestamp
-	1,  // 6: taonet.v1.PeerInfo.state:type_name -> taonet.v1.PeerState
-	19, // 7: taonet.v1.WatchResponse.round_opened:type_name -> taonet.v1.RoundOpened
-	22, // 8: taonet.v1.WatchResponse.round_closed:type_name -> taonet.v1.RoundClosed
-	23, // 9: taonet.v1.WatchResponse.directory_changed:type_name -> taonet.v1.DirectoryChanged
-	16, // 10: taonet.v1.WatchResponse.evaluation_started:type_name -> taonet.v1.EvaluationStarted
-	20, // 11: taonet.v1.WatchResponse.round_opened_part:type_name -> taonet.v1.RoundOpenedPart
-	33, // 12: taonet.v1.EvaluationStarted.deadline:type_name -> google.protobuf.Timestamp
-	18, // 13: taonet.v1.RoundOpened.transfer:type_name -> taonet.v1.TransferSpec
-	17, // 14: taonet.v1.RoundOpened.weights:type_name -> taonet.v1.TeacherWeight
-	13, // 15: taonet.v1.RoundOpened.directory:type_name -> taonet.v1.PeerInfo
-	33, // 16: taonet.v1.RoundOpened.distill_deadline:type_name -> google.protobuf.Timestamp
-	33, // 17: taonet.v1.RoundOpened.evaluate_deadline:type_name -> google.protobuf.Timestamp
-	17, // 18: taonet.v1.RoundOpenedPart.weights:type_name -> taonet.v1.TeacherWeight
-	13, // 19: taonet.v1.RoundOpenedPart.directory:type_name -> taonet.v1.PeerInfo
-	3,  // 20: taonet.v1.Evaluation.status:type_name -> taonet.v1.EvaluationStatus
-	2,  // 21: taonet.v1.RoundClosed.state:type_name -> taonet.v1.RoundState
-	21, // 22: taonet.v1.RoundClosed.evaluations:type_name -> taonet.v1.Evaluation
-	4,  // 23: taonet.v1.DirectoryChanged.change:type_name -> taonet.v1.DirectoryChange
-	13, // 24: taonet.v1.DirectoryChanged.peer:type_name -> taonet.v1.PeerInfo
-	2,  // 25: taonet.v1.Round.state:type_name -> taonet.v1.RoundState
-	33, // 26: taonet.v1.Round.opened_at:type_name -> google.protobuf.Timestamp
-	33, // 27: taonet.v1.Round.closed_at:type_name -> google.protobuf.Timestamp
-	21, // 28: taonet.v1.Round.evaluations:type_name -> taonet.v1.Evaluation
-	24, // 29: taonet.v1.GetRoundResponse.round:type_name -> taonet.v1.Round
-	24, // 30: taonet.v1.ListRoundsResponse.rounds:type_name -> taonet.v1.Round
-	13, // 31: taonet.v1.ListPeersResponse.peers:type_name -> taonet.v1.PeerInfo
-	35, // 32: taonet.v1.QueryRequest.inputs:type_name -> taonet.v1.Tensor
-	35, // 33: taonet.v1.QueryResponse.probabilities:type_name -> taonet.v1.Tensor
-	5,  // 34: taonet.v1.Coordinator.Enroll:input_type -> taonet.v1.EnrollRequest
-	7,  // 35: taonet.v1.Coordinator.Renew:input_type -> taonet.v1.RenewRequest
-	9,  // 36: taonet.v1.Coordinator.Join:input_type -> taonet.v1.JoinRequest
-	11, // 37: taonet.v1.Coordinator.Leave:input_type -> taonet.v1.LeaveRequest
-	14, // 38: taonet.v1.Coordinator.Watch:input_type -> taonet.v1.WatchRequest
-	29, // 39: taonet.v1.Coordinator.ListPeers:input_type -> taonet.v1.ListPeersRequest
-	25, // 40: taonet.v1.Coordinator.GetRound:input_type -> taonet.v1.GetRoundRequest
-	27, // 41: taonet.v1.Coordinator.ListRounds:input_type -> taonet.v1.ListRoundsRequest
-	31, // 42: taonet.v1.Coordinator.Query:input_type -> taonet.v1.QueryRequest
-	6,  // 43: taonet.v1.Coordinator.Enroll:output_type -> taonet.v1.EnrollResponse
-	8,  // 44: taonet.v1.Coordinator.Renew:output_type -> taonet.v1.RenewResponse
-	10, // 45: taonet.v1.Coordinator.Join:output_type -> taonet.v1.JoinResponse
-	12, // 46: taonet.v1.Coordinator.Leave:output_type -> taonet.v1.LeaveResponse
-	15, // 47: taonet.v1.Coordinator.Watch:output_type -> taonet.v1.WatchResponse
-	30, // 48: taonet.v1.Coordinator.ListPeers:output_type -> taonet.v1.ListPeersResponse
-	26, // 49: taonet.v1.Coordinator.GetRound:output_type -> taonet.v1.GetRoundResponse
-	28, // 50: taonet.v1.Coordinator.ListRounds:output_type -> taonet.v1.ListRoundsResponse
-	32, // 51: taonet.v1.Coordinator.Query:output_type -> taonet.v1.QueryResponse
+	32, // 0: taonet.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	32, // 1: taonet.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	33, // 2: taonet.v1.JoinRequest.card:type_name -> taonet.v1.ModelCard
+	12, // 3: taonet.v1.JoinResponse.peers:type_name -> taonet.v1.PeerInfo
+	33, // 4: taonet.v1.PeerInfo.card:type_name -> taonet.v1.ModelCard
+	32, // 5: taonet.v1.PeerInfo.joined_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: taonet.v1.PeerInfo.state:type_name -> taonet.v1.PeerState
+	18, // 7: taonet.v1.WatchResponse.round_opened:type_name -> taonet.v1.RoundOpened
+	21, // 8: taonet.v1.WatchResponse.round_closed:type_name -> taonet.v1.RoundClosed
+	22, // 9: taonet.v1.WatchResponse.directory_changed:type_name -> taonet.v1.DirectoryChanged
+	15, // 10: taonet.v1.WatchResponse.evaluation_started:type_name -> taonet.v1.EvaluationStarted
+	19, // 11: taonet.v1.WatchResponse.round_opened_part:type_name -> taonet.v1.RoundOpenedPart
+	32, // 12: taonet.v1.EvaluationStarted.deadline:type_name -> google.protobuf.Timestamp
+	17, // 13: taonet.v1.RoundOpened.transfer:type_name -> taonet.v1.TransferSpec
+	16, // 14: taonet.v1.RoundOpened.weights:type_name -> taonet.v1.TeacherWeight
+	12, // 15: taonet.v1.RoundOpened.directory:type_name -> taonet.v1.PeerInfo
+	32, // 16: taonet.v1.RoundOpened.distill_deadline:type_name -> google.protobuf.Timestamp
+	32, // 17: taonet.v1.RoundOpened.evaluate_deadline:type_name -> google.protobuf.Timestamp
+	16, // 18: taonet.v1.RoundOpenedPart.weights:type_name -> taonet.v1.TeacherWeight
+	12, // 19: taonet.v1.RoundOpenedPart.directory:type_name -> taonet.v1.PeerInfo
+	2,  // 20: taonet.v1.Evaluation.status:type_name -> taonet.v1.EvaluationStatus
+	1,  // 21: taonet.v1.RoundClosed.state:type_name -> taonet.v1.RoundState
+	20, // 22: taonet.v1.RoundClosed.evaluations:type_name -> taonet.v1.Evaluation
+	3,  // 23: taonet.v1.DirectoryChanged.change:type_name -> taonet.v1.DirectoryChange
+	12, // 24: taonet.v1.DirectoryChanged.peer:type_name -> taonet.v1.PeerInfo
+	1,  // 25: taonet.v1.Round.state:type_name -> taonet.v1.RoundState
+	32, // 26: taonet.v1.Round.opened_at:type_name -> google.protobuf.Timestamp
+	32, // 27: taonet.v1.Round.closed_at:type_name -> google.protobuf.Timestamp
+	20, // 28: taonet.v1.Round.evaluations:type_name -> taonet.v1.Evaluation
+	23, // 29: taonet.v1.GetRoundResponse.round:type_name -> taonet.v1.Round
+	23, // 30: taonet.v1.ListRoundsResponse.rounds:type_name -> taonet.v1.Round
+	12, // 31: taonet.v1.ListPeersResponse.peers:type_name -> taonet.v1.PeerInfo
+	34, // 32: taonet.v1.QueryRequest.inputs:type_name -> taonet.v1.Tensor
+	34, // 33: taonet.v1.QueryResponse.probabilities:type_name -> taonet.v1.Tensor
+	4,  // 34: taonet.v1.Coordinator.Enroll:input_type -> taonet.v1.EnrollRequest
+	6,  // 35: taonet.v1.Coordinator.Renew:input_type -> taonet.v1.RenewRequest
+	8,  // 36: taonet.v1.Coordinator.Join:input_type -> taonet.v1.JoinRequest
+	10, // 37: taonet.v1.Coordinator.Leave:input_type -> taonet.v1.LeaveRequest
+	13, // 38: taonet.v1.Coordinator.Watch:input_type -> taonet.v1.WatchRequest
+	28, // 39: taonet.v1.Coordinator.ListPeers:input_type -> taonet.v1.ListPeersRequest
+	24, // 40: taonet.v1.Coordinator.GetRound:input_type -> taonet.v1.GetRoundRequest
+	26, // 41: taonet.v1.Coordinator.ListRounds:input_type -> taonet.v1.ListRoundsRequest
+	30, // 42: taonet.v1.Coordinator.Query:input_type -> taonet.v1.QueryRequest
+	5,  // 43: taonet.v1.Coordinator.Enroll:output_type -> taonet.v1.EnrollResponse
+	7,  // 44: taonet.v1.Coordinator.Renew:output_type -> taonet.v1.RenewResponse
+	9,  // 45: taonet.v1.Coordinator.Join:output_type -> taonet.v1.JoinResponse
+	11, // 46: taonet.v1.Coordinator.Leave:output_type -> taonet.v1.LeaveResponse
+	14, // 47: taonet.v1.Coordinator.Watch:output_type -> taonet.v1.WatchResponse
+	29, // 48: taonet.v1.Coordinator.ListPeers:output_type -> taonet.v1.ListPeersResponse
+	25, // 49: taonet.v1.Coordinator.GetRound:output_type -> taonet.v1.GetRoundResponse
+	27, // 50: taonet.v1.Coordinator.ListRounds:output_type -> taonet.v1.ListRoundsResponse
+	31, // 51: taonet.v1.Coordinator.Query:output_type -> taonet.v1.QueryResponse
 	43, // [43:52] is the sub-list for method output_type
 	34, // [34:43] is the sub-list for method input_type
 	34, // [34:34] is the sub-list for extension type_name
@@ -2620,7 +2558,7 @@ func file_taonet_v1_coordinator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taonet_v1_coordinator_proto_rawDesc), len(file_taonet_v1_coordinator_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      4,
 			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
