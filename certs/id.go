@@ -12,7 +12,7 @@ import (
 // Role is the kind of identity a certificate carries.
 type Role string
 
-// The roles of DESIGN.md "Identity and security".
+// The roles of docs/design.md "Identity and transport".
 const (
 	RolePeer        Role = "peer"
 	RoleClient      Role = "client"
