@@ -276,7 +276,9 @@ func TestRoundOpenedParts(t *testing.T) {
 	dir := events[0].GetRoundOpened().GetDirectory()
 	ws := events[0].GetRoundOpened().GetWeights()
 	for i, ev := range events {
-		if size := proto.Size(ev); size > 2<<20 {
+		size := proto.Size(ev)
+		t.Logf("event %d: %d bytes", i, size)
+		if size > 2<<20 {
 			t.Errorf("event %d is %d bytes", i, size)
 		}
 		if i == 0 {
