@@ -57,3 +57,6 @@ func Assemble(events []*taonetv1.WatchResponse) (done []*taonetv1.RoundOpened, e
 	}
 	return done, errs
 }
+
+// KeepReceipt hands p a RoundClosed event as its Watch stream would.
+func KeepReceipt(p *Peer, ev *taonetv1.RoundClosed) error { return p.receipts.keep(ev) }

@@ -43,6 +43,7 @@ type Peer struct {
 	lock      *homelock.Lock
 	rounds    rounds // the round in progress as a student (round.go)
 	opening   opening
+	receipts  *receipts
 	wg        sync.WaitGroup
 }
 
@@ -76,6 +77,9 @@ func newPeer(ctx context.Context, cfg Config) (*Peer, error) {
 		return nil, err
 	}
 	p := &Peer{cfg: cfg, id: id, dir: newDirectory()}
+	if p.receipts, err = newReceipts(cfg.Home, id.ca); err != nil {
+		return nil, err
+	}
 	p.teachers = NewTeachers(p.Dialer(), cfg.Limits)
 	if err := p.openModel(); err != nil {
 		return nil, err
@@ -380,5 +384,9 @@ func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
 		p.server.StartEvaluation(ev.GetEvaluationStarted().GetRound())
 	case ev.GetRoundClosed() != nil:
 		p.server.CloseRound(ev.GetRoundClosed().GetRound())
+		if err := p.receipts.keep(ev.GetRoundClosed()); err != nil {
+			p.cfg.Logger.Error("round receipt refused: the coordinator's signed history does not hold together",
+				"round", ev.GetRoundClosed().GetRound(), "err", err)
+		}
 	}
 }

@@ -1,0 +1,137 @@
+package peer
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/taonet/taonet/ledger/receipt"
+	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
+)
+
+// ReceiptsFile is where a peer keeps the receipts of settled rounds, one
+// JSON object a line, in its home.
+const ReceiptsFile = "receipts.jsonl"
+
+// Receipt is the part of a settled round's RoundClosed that a peer keeps:
+// the round's place in the coordinator's signed hash chain. Anyone holding
+// it can show that a ledger rewritten later contradicts what the
+// coordinator signed at the time (coordinator ledger verify --receipts).
+type Receipt struct {
+	Round        uint64 `json:"round"`
+	Hash         string `json:"hash"`          // hex
+	PreviousHash string `json:"previous_hash"` // hex
+	Signature    string `json:"signature"`     // hex
+	EmissionRao  uint64 `json:"emission_rao"`
+}
+
+// receipts verifies each settled round's RoundClosed against the network's
+// CA and appends it to ReceiptsFile. A receipt that does not verify, or
+// whose previous hash contradicts the receipt kept for the round before,
+// is logged as an error and not kept.
+type receipts struct {
+	path string
+	ca   *x509.Certificate
+
+	mu   sync.Mutex
+	last *Receipt // the newest receipt kept
+}
+
+func newReceipts(home string, ca *x509.Certificate) (*receipts, error) {
+	r := &receipts{path: filepath.Join(home, ReceiptsFile), ca: ca}
+	if err := dropTornLine(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	list, err := ReadReceipts(r.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if len(list) > 0 {
+		r.last = &list[len(list)-1]
+	}
+	return r, nil
+}
+
+// keep verifies ev and appends its receipt.
+func (r *receipts) keep(ev *taonetv1.RoundClosed) error {
+	if ev.GetState() != taonetv1.RoundState_ROUND_STATE_SETTLED {
+		return nil
+	}
+	if err := receipt.VerifyRoundClosed(r.ca, ev); err != nil {
+		return err
+	}
+	rec := Receipt{Round: ev.GetRound(), Hash: hex.EncodeToString(ev.GetHash()), PreviousHash: hex.EncodeToString(ev.GetPreviousHash()),
+		Signature: hex.EncodeToString(ev.GetSignature()), EmissionRao: ev.GetEmissionRao()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.last != nil && rec.Round <= r.last.Round:
+		if rec.Round == r.last.Round && rec.Hash != r.last.Hash {
+			return fmt.Errorf("round %d: the coordinator now signs hash %s, this peer kept %s", rec.Round, rec.Hash, r.last.Hash)
+		}
+		return nil // seen already (a Watch stream replays the round)
+	case r.last != nil && rec.Round == r.last.Round+1 && rec.PreviousHash != r.last.Hash:
+		return fmt.Errorf("round %d chains onto %s, but this peer kept round %d with hash %s", rec.Round, rec.PreviousHash, r.last.Round, r.last.Hash)
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	r.last = &rec
+	return nil
+}
+
+// ReadReceipts reads a receipts file. A last line cut short by a crash is
+// ignored; any other malformed line is an error.
+func ReadReceipts(path string) ([]Receipt, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if cut := bytes.LastIndexByte(data, '\n'); cut+1 < len(data) {
+		data = data[:cut+1] // the torn last line of an interrupted append
+	}
+	var out []Receipt
+	for n, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var rec Receipt
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, n+1, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// dropTornLine truncates path after its last complete line, so that the
+// next append does not glue onto a line a crash cut short.
+func dropTornLine(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if cut := bytes.LastIndexByte(data, '\n'); cut+1 < len(data) {
+		return os.Truncate(path, int64(cut+1))
+	}
+	return nil
+}
