@@ -20,17 +20,11 @@ import (
 // JSON object a line, in its home.
 const ReceiptsFile = "receipts.jsonl"
 
-// Receipt is the part of a settled round's RoundClosed that a peer keeps:
-// the round's place in the coordinator's signed hash chain. Anyone holding
-// it can show that a ledger rewritten later contradicts what the
-// coordinator signed at the time (coordinator ledger verify --receipts).
-type Receipt struct {
-	Round        uint64 `json:"round"`
-	Hash         string `json:"hash"`          // hex
-	PreviousHash string `json:"previous_hash"` // hex
-	Signature    string `json:"signature"`     // hex
-	EmissionRao  uint64 `json:"emission_rao"`
-}
+// Receipt is a kept receipt (ledger/receipt.Kept).
+type Receipt = receipt.Kept
+
+// ReadReceipts reads a receipts file (ledger/receipt.ReadFile).
+func ReadReceipts(path string) ([]Receipt, error) { return receipt.ReadFile(path) }
 
 // receipts verifies each settled round's RoundClosed against the network's
 // CA and appends it to ReceiptsFile. A receipt that does not verify, or
@@ -97,30 +91,6 @@ func (r *receipts) keep(ev *taonetv1.RoundClosed) error {
 	}
 	r.last = &rec
 	return nil
-}
-
-// ReadReceipts reads a receipts file. A last line cut short by a crash is
-// ignored; any other malformed line is an error.
-func ReadReceipts(path string) ([]Receipt, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if cut := bytes.LastIndexByte(data, '\n'); cut+1 < len(data) {
-		data = data[:cut+1] // the torn last line of an interrupted append
-	}
-	var out []Receipt
-	for n, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var rec Receipt
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n+1, err)
-		}
-		out = append(out, rec)
-	}
-	return out, nil
 }
 
 // dropTornLine truncates path after its last complete line, so that the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/taonet/taonet/coordinator"
 	"github.com/taonet/taonet/ledger"
+	"github.com/taonet/taonet/ledger/receipt"
 )
 
 // newLedgerCmd is the ledger command and its subcommands; home is the
@@ -37,10 +38,15 @@ the directory, and SQLite's foreign_key_check and integrity_check pass.
 
 It exits 1 naming the first broken invariant and the rows that break it.
 Deleting the newest rounds wholesale leaves books it cannot tell from real
-ones; peers' receipts (GetRound, RoundClosed) show that.`,
-		Example: `  coordinator ledger verify --home ./net`,
-		Args:    cobra.NoArgs,
+ones; peers' receipts show that: every peer keeps a verified receipt of
+each settled round in its home (receipts.jsonl), and --receipts checks
+that every round a receipt names is still in the ledger, settled, with the
+receipt's hash.`,
+		Example: `  coordinator ledger verify --home ./net
+  coordinator ledger verify --home ./net --receipts ./alice/receipts.jsonl --receipts ./bob/receipts.jsonl`,
+		Args: cobra.NoArgs,
 	}
+	receiptFiles := verify.Flags().StringArray("receipts", nil, "a peer's receipts.jsonl to check the ledger against (repeatable)")
 	verify.RunE = func(cmd *cobra.Command, _ []string) error {
 		db, err := openLedger(cmd.Context(), *home)
 		if err != nil {
@@ -60,6 +66,17 @@ ones; peers' receipts (GetRound, RoundClosed) show that.`,
 			return err
 		}
 		out := cmd.OutOrStdout()
+		for _, f := range *receiptFiles {
+			kept, err := receipt.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("receipts: %w", err)
+			}
+			n, err := db.CheckReceipts(cmd.Context(), kept)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			fmt.Fprintf(out, "receipts ok: %d rounds of %s agree with the ledger\n", n, f)
+		}
 		fmt.Fprintf(out, "ledger ok: %s TAO minted of %s\n", ledger.FormatTAO(sup.Minted), ledger.FormatTAO(sup.Cap))
 		if chain.Settled == 0 {
 			fmt.Fprintln(out, "chain: no settled round yet")

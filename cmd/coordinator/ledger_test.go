@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/coordinator"
 	"github.com/taonet/taonet/ledger"
+	"github.com/taonet/taonet/ledger/receipt"
 )
 
 // mustLedgerHome makes a home folder (coordinator init) whose ledger has
@@ -162,6 +165,30 @@ func TestLedgerVerify(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrNewestRoundWipedContradictsReceipts", func(t *testing.T) {
+		dir := mustLedgerHome(t, 2)
+		receipts := mustReceipts(t, dir, 2)
+		// Round 2 deleted with everything it paid: the books still add up.
+		mustTamper(t, dir,
+			`UPDATE accounts SET balance = balance - (SELECT amount FROM payouts p WHERE p.round = 2 AND p.account = accounts.identity)
+				WHERE identity IN (SELECT account FROM payouts WHERE round = 2)`,
+			`UPDATE supply SET minted = minted - (SELECT emission FROM rounds WHERE number = 2)`,
+			`DELETE FROM payouts WHERE round = 2`, `DELETE FROM evaluations WHERE round = 2`, `DELETE FROM rounds WHERE number = 2`)
+		if out, err := runCoordinator("ledger", "verify", "--home", dir); err != nil {
+			t.Fatalf("without receipts the cut is invisible, verify = %q, %v", out, err)
+		}
+		_, err := runCoordinator("ledger", "verify", "--home", dir, "--receipts", receipts)
+		if !errors.Is(err, ledger.ErrReceiptContradicted) || !strings.Contains(err.Error(), "round 2 is not in the ledger") {
+			t.Fatalf("verify --receipts = %v, want round 2 named as missing", err)
+		}
+	})
+	t.Run("OKReceipts", func(t *testing.T) {
+		dir := mustLedgerHome(t, 2)
+		out, err := runCoordinator("ledger", "verify", "--home", dir, "--receipts", mustReceipts(t, dir, 2))
+		if err != nil || !strings.Contains(out, "receipts ok: 2 rounds") {
+			t.Fatalf("verify --receipts = %q, %v", out, err)
+		}
+	})
 	t.Run("ErrNoLedger", func(t *testing.T) {
 		if _, err := runCoordinator("ledger", "verify", "--home", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no ledger") {
 			t.Fatalf("verify without a ledger = %v", err)
@@ -192,4 +219,34 @@ func TestLedgerExport(t *testing.T) {
 			t.Fatalf("xml export = %q, %v", out, err)
 		}
 	})
+}
+
+// mustReceipts writes the receipts a peer would have kept of rounds 1..n
+// of the home's ledger and returns the file.
+func mustReceipts(t *testing.T, dir string, n uint64) string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(dir, coordinator.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var lines []string
+	for r := uint64(1); r <= n; r++ {
+		round, err := db.GetRound(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(receipt.Kept{Round: r, Hash: hex.EncodeToString(round.Hash), PreviousHash: hex.EncodeToString(round.PreviousHash),
+			Signature: hex.EncodeToString(round.Signature), EmissionRao: round.Emission})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	path := filepath.Join(t.TempDir(), "receipts.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
