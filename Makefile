@@ -17,7 +17,7 @@ GRPCURL_VERSION            := v1.9.3
 APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-rounds bench-transport bench-torch gpu-carry
+.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-rounds bench-transport bench-torch bench-flood gpu-carry
 
 all: build
 
@@ -111,6 +111,12 @@ bench-rounds: deps-go
 ## calls, top-k bytes beside logits (writes results/bench-transport.json)
 bench-transport: deps-go
 	bash scripts/bench-transport.sh
+
+## bench-flood: floods against a real coordinator process: accepted and
+## refused, RSS and descriptors peak / idle, log bytes, a legitimate
+## client's calls (writes results/bench-flood.json; about four minutes)
+bench-flood: deps-go
+	bash scripts/bench-flood.sh
 
 ## bench-torch: Go training step beside PyTorch eager (writes results/bench-torch.json)
 bench-torch: shim
