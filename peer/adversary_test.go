@@ -37,7 +37,11 @@ const (
 // Settings of the adversary networks: short scheduled rounds on tiny data.
 const (
 	advRounds     = 5 // rounds measured, with both honest peers scored
-	advRoundEvery = 2500 * time.Millisecond
+	advRoundEvery = 3500 * time.Millisecond
+	// advDistill is the distillation phase: teachers have half of it to
+	// answer, which must hold for six peers on two cores under the race
+	// detector beside other test packages (1.2s did not).
+	advDistill = 2000 * time.Millisecond
 	advLR         = 1e-3 // the honest peers' Adam learning rate (peer default)
 	// advTolerance is how much worse the honest peers' mean validation
 	// loss may be with the adversaries than without. Rounds draw random
@@ -154,7 +158,7 @@ func mustEarnNothing(t *testing.T, run *advRun) {
 		// To the coordinator the two-faced peer serves a model trained on
 		// the whole private pool, and it is paid for it: what it earns is
 		// logged, not bounded. Its students must not learn its poison.
-		checked := 0
+		checked, dropped := 0, 0
 		for _, r := range run.rounds {
 			e := evaluationOf(r, twoFacedID)
 			if e.GetStatus() != taonetv1.EvaluationStatus_EVALUATION_STATUS_SCORED || !(e.GetLoss() < math.Log(10)) {
@@ -167,10 +171,17 @@ func mustEarnNothing(t *testing.T, run *advRun) {
 					continue
 				}
 				checked++
-				if !slices.Contains(rep.Dropped, twoFacedID) || slices.Contains(rep.Teachers, twoFacedID) {
+				if slices.Contains(rep.Teachers, twoFacedID) {
 					t.Fatalf("round %d: %s distilled from the two-faced peer: teachers %v, dropped %v, hidden losses %v",
 						r.GetNumber(), id, rep.Teachers, rep.Dropped, rep.HiddenLoss)
 				}
+				if slices.Contains(rep.Unanswered, twoFacedID) {
+					continue // its answer missed the student's deadline: nothing to drop
+				}
+				if !slices.Contains(rep.Dropped, twoFacedID) {
+					t.Fatalf("round %d: %s got the two-faced peer's answer and neither used nor dropped it: %+v", r.GetNumber(), id, rep)
+				}
+				dropped++
 				if l := rep.HiddenLoss[twoFacedID]; !(l > 5) {
 					t.Fatalf("round %d: %s measured the two-faced peer's poison at %v on its hidden checks, want far above ln 10", r.GetNumber(), id, l)
 				}
@@ -179,6 +190,12 @@ func mustEarnNothing(t *testing.T, run *advRun) {
 		if checked < advRounds {
 			t.Fatalf("only %d student reports of the %d measured rounds were seen", checked, len(run.rounds))
 		}
+		// On a loaded machine some answers miss the deadline; the check
+		// must still have caught the poison in a good share of rounds.
+		if dropped < advRounds/2 {
+			t.Fatalf("the two-faced peer's answer reached a student and was dropped in only %d of %d student rounds", dropped, checked)
+		}
+		t.Logf("two-faced peer dropped in %d of %d student rounds (the rest: its answer came too late)", dropped, checked)
 	})
 }
 
@@ -252,7 +269,7 @@ type advSetup struct {
 func runAdversaryNet(t *testing.T, data string, setup advSetup) *advRun {
 	t.Helper()
 	n := mustCoordinatorWith(t, 0, data, func(c *coordinator.Config) {
-		c.RoundEvery, c.DistillTimeout, c.EvalTimeout = advRoundEvery, 1200*time.Millisecond, 800*time.Millisecond
+		c.RoundEvery, c.DistillTimeout, c.EvalTimeout = advRoundEvery, advDistill, 800*time.Millisecond
 		c.Transfer, c.TransferBatch = 200, 100
 		c.Validation, c.ValidationSamples = data, 250
 	})
@@ -295,8 +312,8 @@ func runAdversaryNet(t *testing.T, data string, setup advSetup) *advRun {
 	} else {
 		mustSeeAll(t, peers...)
 	}
-	// Keep every round report of the students (a round lasts 1.2s, one
-	// opens every 2.5s: polling every 10ms sees each).
+	// Keep every round report of the students (a round distills for 2s, one
+	// opens every 3.5s: polling every 10ms sees each).
 	var repMu sync.Mutex
 	wg.Go(func() {
 		for ctx.Err() == nil {
@@ -617,7 +634,7 @@ func (f *flipper) attack(ctx context.Context, round uint64, report func(attack))
 	// students are done with the round (their own training and mutual
 	// gradients), so that nothing but the attack moves the parameters it
 	// measures. The round's records last until the next round opens.
-	for ctx.Err() == nil && time.Since(opened) < 1800*time.Millisecond {
+	for ctx.Err() == nil && time.Since(opened) < advDistill+600*time.Millisecond {
 		done := true
 		for _, v := range f.victims {
 			if rep, ok := v.LastRound(); !ok || rep.Round < round {
@@ -634,7 +651,7 @@ func (f *flipper) attack(ctx context.Context, round uint64, report func(attack))
 			continue
 		}
 		a := attack{round: round, target: v.ID().String(), batches: len(grads[i])}
-		if rep, ok := v.LastRound(); !ok || rep.Round < round || time.Since(opened) > 2*time.Second {
+		if rep, ok := v.LastRound(); !ok || rep.Round < round || time.Since(opened) > advDistill+800*time.Millisecond {
 			a.err = fmt.Errorf("the victim had not finished round %d in time", round)
 			report(a)
 			continue

@@ -48,7 +48,9 @@ func TestAcquire(t *testing.T) {
 		if _, err := exec.LookPath("flock"); err != nil {
 			t.Skip("flock(1) is not installed")
 		}
-		cmd := exec.Command("flock", "-n", "-o", filepath.Join(home, homelock.File), "sleep", "30")
+		// Blocking (no -n): the loop below takes and drops the lock, and a
+		// non-blocking flock that met it there would give up at once.
+		cmd := exec.Command("flock", "-o", filepath.Join(home, homelock.File), "sleep", "30")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
