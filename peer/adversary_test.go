@@ -129,10 +129,13 @@ func mustEarnNothing(t *testing.T, run *advRun) {
 	t.Helper()
 	t.Run("OKRandomLogitsEarnNothing", func(t *testing.T) {
 		for _, r := range run.rounds {
+			// A loaded machine may time its answer out: that earns nothing
+			// too. Scored, its loss must be no better than guessing.
 			e := evaluationOf(r, randomID)
-			if e == nil || e.GetStatus() != taonetv1.EvaluationStatus_EVALUATION_STATUS_SCORED || !(e.GetLoss() >= math.Log(10)) ||
+			timedOut := e.GetStatus() == taonetv1.EvaluationStatus_EVALUATION_STATUS_TIMEOUT
+			if e == nil || !(timedOut || e.GetStatus() == taonetv1.EvaluationStatus_EVALUATION_STATUS_SCORED && e.GetLoss() >= math.Log(10)) ||
 				e.GetWeight() != 0 || e.GetPayoutRao() != 0 {
-				t.Fatalf("round %d: random logits evaluated %v, want scored at a loss >= ln 10, weight 0, nothing paid", r.GetNumber(), e)
+				t.Fatalf("round %d: random logits evaluated %v, want scored at a loss >= ln 10 (or timed out), weight 0, nothing paid", r.GetNumber(), e)
 			}
 		}
 	})
@@ -269,7 +272,7 @@ type advSetup struct {
 func runAdversaryNet(t *testing.T, data string, setup advSetup) *advRun {
 	t.Helper()
 	n := mustCoordinatorWith(t, 0, data, func(c *coordinator.Config) {
-		c.RoundEvery, c.DistillTimeout, c.EvalTimeout = advRoundEvery, advDistill, 800*time.Millisecond
+		c.RoundEvery, c.DistillTimeout, c.EvalTimeout = advRoundEvery, advDistill, 1200*time.Millisecond
 		c.Transfer, c.TransferBatch = 200, 100
 		c.Validation, c.ValidationSamples = data, 250
 	})
