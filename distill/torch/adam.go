@@ -33,12 +33,7 @@ func (m *Model) SetMultiTensorAdam(on bool) error {
 	if on {
 		v = 1
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return fmt.Errorf("set adam update: %w", ErrClosed)
-	}
-	return cerr(C.c_model_set_multi_tensor_adam(m.h, v))
+	return m.call("set adam update", func(h *C.tn_model) *C.char { return C.c_model_set_multi_tensor_adam(h, v) })
 }
 
 // AdamUpdate reports how the model's next Adam step will be taken:
@@ -46,12 +41,7 @@ func (m *Model) SetMultiTensorAdam(on bool) error {
 // not Adam.
 func (m *Model) AdamUpdate() (string, error) {
 	var v C.int32_t
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return "", fmt.Errorf("adam update: %w", ErrClosed)
-	}
-	if err := cerr(C.c_model_adam_update(m.h, &v)); err != nil {
+	if err := m.call("adam update", func(h *C.tn_model) *C.char { return C.c_model_adam_update(h, &v) }); err != nil {
 		return "", err
 	}
 	switch v {

@@ -12,7 +12,17 @@
 // parent folder, then next to the executable, then ../lib, then the build
 // folder of the Go module that holds the working directory.
 //
-// Host buffers cross into the shim as copies; no C code keeps a Go pointer
+// Host buffers cross into the shim as copies (a CPU Forward reads its
+// rows in place for the length of the call); no C code keeps a Go pointer
 // after a call returns. A Model is safe for concurrent use (calls are
-// serialised); free it with Close, a finalizer is only a safety net.
+// serialised, each run on the model's own OS thread: thread.go); free it
+// with Close, a cleanup is only a safety net.
+//
+// The engine is fast on a small shared CPU without settings from the user
+// (`make bench-torch` measures it beside PyTorch eager): the shim raises
+// glibc malloc's thresholds when it loads (shim/runtime.cc), the loader
+// makes OpenMP's workers sleep instead of spin and starts OpenBLAS with
+// one thread (loader.go), SetNumThreads sizes OpenBLAS's pool with
+// libtorch's, and Fit fills its batches by table (batcher.go). A setting
+// the user made in the environment is kept.
 package torch

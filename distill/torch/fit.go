@@ -63,6 +63,10 @@ func Fit(ctx context.Context, m *Model, d *distill.Dataset, idx []int, cfg FitCo
 	if d.Features() != m.InFeatures() {
 		return nil, fmt.Errorf("fit: examples have %d features, model %s wants %d", d.Features(), m.Arch(), m.InFeatures())
 	}
+	b, err := newBatcher(d, idx, m.Classes())
+	if err != nil {
+		return nil, fmt.Errorf("fit: %w", err)
+	}
 	order := append([]int(nil), idx...)
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7a0e7))
 	x := make([]float32, cfg.Batch*d.Features())
@@ -77,16 +81,15 @@ func Fit(ctx context.Context, m *Model, d *distill.Dataset, idx []int, cfg FitCo
 			if err := ctx.Err(); err != nil {
 				return stats, err
 			}
+			step := Step{Alpha: 1, Clip: cfg.Clip}
 			if cfg.LR > 0 {
 				done := float64((epoch-1)*steps+s) / float64(cfg.Epochs*steps)
-				if err := m.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*done))); err != nil {
-					return stats, fmt.Errorf("fit: %w", err)
-				}
+				step.LR = cfg.LR * 0.5 * (1 + math.Cos(math.Pi*done))
 			}
 			part := order[s*cfg.Batch : min((s+1)*cfg.Batch, len(order))]
-			bx, by := x[:len(part)*d.Features()], y[:len(part)]
-			d.Fill(part, bx, by)
-			st, err := m.TrainStep(Step{X: bx, Labels: by, Alpha: 1, Clip: cfg.Clip})
+			step.X, step.Labels = x[:len(part)*d.Features()], y[:len(part)]
+			b.fill(part, step.X, step.Labels)
+			st, err := m.trainStep(step, true)
 			if err != nil {
 				return stats, fmt.Errorf("fit: epoch %d step %d: %w", epoch, s+1, err)
 			}

@@ -36,7 +36,7 @@ char *c_out_of_memory(void) { return p_tn_out_of_memory(); }
 char *c_runtime_info(char **o) { return p_tn_runtime_info(o); }
 char *c_cuda_device_count(int64_t *o) { return p_tn_cuda_device_count(o); }
 char *c_set_seed(uint64_t s) { return p_tn_set_seed(s); }
-char *c_set_num_threads(int32_t n) { return p_tn_set_num_threads(n); }
+char *c_set_num_threads(int32_t n, int32_t b) { return p_tn_set_num_threads(n, b); }
 char *c_round_trip(const float *in, int64_t n, const char *d, float *out) { return p_tn_round_trip(in, n, d, out); }
 char *c_model_new(const char *a, const char *d, tn_model **o) { return p_tn_model_new(a, d, o); }
 void c_model_free(tn_model *m) { p_tn_model_free(m); }
@@ -47,8 +47,8 @@ char *c_model_set_optimizer(tn_model *m, const char *k, double lr, double mo, do
 char *c_model_set_lr(tn_model *m, double lr) { return p_tn_model_set_lr(m, lr); }
 char *c_model_forward(tn_model *m, const float *x, int64_t n, float *o) { return p_tn_model_forward(m, x, n, o); }
 char *c_model_train_step(tn_model *m, const float *xc, const int64_t *y, int64_t nc,
-		const float *xk, const float *t, int64_t nk, double a, double T, double clip, float *o) {
-	return p_tn_model_train_step(m, xc, y, nc, xk, t, nk, a, T, clip, o);
+		const float *xk, const float *t, int64_t nk, double a, double T, double clip, double lr, float *o) {
+	return p_tn_model_train_step(m, xc, y, nc, xk, t, nk, a, T, clip, lr, o);
 }
 char *c_model_backward(tn_model *m, const float *x, const float *g, int64_t n, double clip, float *o) {
 	return p_tn_model_backward(m, x, g, n, clip, o);
@@ -96,24 +96,43 @@ func Open() error {
 	return openErr
 }
 
-// threadEnv are thread pools the libraries under libtorch size once, from
-// the environment, when they load. Unset, OpenBLAS starts a spinning
-// worker per core beside libtorch's own threads, and OpenMP sizes its pool
-// by the cores for every OS thread except the one that called
-// SetNumThreads: a peer that trains on one goroutine while it serves
-// Forward on others then runs many times slower on a small machine. So
-// they default to one thread each (SetNumThreads still sizes libtorch's
-// pool); a value the user set is kept.
-var threadEnv = []string{"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}
+// threadEnv are settings of the thread pools under libtorch that the
+// libraries read once, from the environment, when they load; a value the
+// user set is kept.
+//
+// Unset, OpenBLAS starts a spinning worker per core beside libtorch's own
+// threads, and OpenMP sizes its pool by the cores for every OS thread
+// except the one that called SetNumThreads: a peer that trains on one
+// goroutine while it serves Forward on others then runs many times slower
+// on a small machine. So they start with one thread each, and
+// SetNumThreads sizes libtorch's pool and OpenBLAS's (shim/runtime.cc).
+//
+// OpenMP's workers spin for a while after each parallel region before they
+// sleep (GOMP_SPINCOUNT, 300,000 by default). A training step runs dozens
+// of small regions; on a machine whose cores are busy with other work the
+// spinning worker holds the core the master needs, and a region waits for
+// a worker that is not running: with 2 threads on 2 shared cores an mlp
+// epoch took 3.4-39 s spinning (more with more spin) against 1.4-2.2 s
+// with passive workers, which sleep at once.
+var threadEnv = []struct{ name, value string }{
+	{"OPENBLAS_NUM_THREADS", "1"},
+	{"OMP_NUM_THREADS", "1"},
+	{"OMP_WAIT_POLICY", "PASSIVE"},
+}
+
+// userBLASThreads says that the user set OPENBLAS_NUM_THREADS, which
+// SetNumThreads then leaves alone.
+var userBLASThreads bool
 
 func load() (string, error) {
 	path, err := findShim()
 	if err != nil {
 		return "", err
 	}
+	userBLASThreads = os.Getenv("OPENBLAS_NUM_THREADS") != ""
 	for _, v := range threadEnv {
-		if os.Getenv(v) == "" {
-			if err := os.Setenv(v, "1"); err != nil {
+		if os.Getenv(v.name) == "" {
+			if err := os.Setenv(v.name, v.value); err != nil {
 				return "", fmt.Errorf("load libtorch shim: %w", err)
 			}
 		}
@@ -259,7 +278,9 @@ func RoundTrip(x []float32, device Device) ([]float32, error) {
 	return out, nil
 }
 
-// SetNumThreads sets libtorch's intra-op CPU thread count for the process.
+// SetNumThreads sets libtorch's intra-op CPU thread count for the process
+// and, where libtorch runs on OpenBLAS, OpenBLAS's thread count to match,
+// unless the user set OPENBLAS_NUM_THREADS.
 func SetNumThreads(n int) error {
 	if err := Open(); err != nil {
 		return err
@@ -267,5 +288,9 @@ func SetNumThreads(n int) error {
 	if n < 1 {
 		return fmt.Errorf("set threads: %d is not positive", n)
 	}
-	return cerr(C.c_set_num_threads(C.int32_t(n)))
+	blas := n
+	if userBLASThreads {
+		blas = 0
+	}
+	return cerr(C.c_set_num_threads(C.int32_t(n), C.int32_t(blas)))
 }

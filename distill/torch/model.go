@@ -33,8 +33,10 @@ type Model struct {
 	// mu is held around every shim call on h: a tn_model handle is not
 	// thread-safe (shim/taonet_torch.h). The cleanup frees h without it,
 	// since it runs only once no method can be running.
-	mu      sync.Mutex
-	h       *C.tn_model
+	mu sync.Mutex
+	h  *C.tn_model
+	// thread runs every shim call on h (thread.go).
+	thread  *thread
 	cleanup runtime.Cleanup
 	arch    string
 	device  Device
@@ -60,18 +62,50 @@ func NewModel(arch string, device Device) (*Model, error) {
 	carch, cdev := C.CString(arch), C.CString(dev.String())
 	defer C.free(unsafe.Pointer(carch))
 	defer C.free(unsafe.Pointer(cdev))
+	t := newThread()
 	var h *C.tn_model
-	if err := cerr(C.c_model_new(carch, cdev, &h)); err != nil {
-		return nil, err
-	}
 	var in, classes, params C.int64_t
-	if err := cerr(C.c_model_info(h, &in, &classes, &params)); err != nil {
-		C.c_model_free(h)
+	var msg *C.char
+	t.run(func() {
+		if msg = C.c_model_new(carch, cdev, &h); msg != nil {
+			return
+		}
+		if msg = C.c_model_info(h, &in, &classes, &params); msg != nil {
+			C.c_model_free(h)
+		}
+	})
+	if err := cerr(msg); err != nil {
+		t.stop()
 		return nil, err
 	}
-	m := &Model{h: h, arch: arch, device: dev, in: int(in), classes: int(classes), nParams: int(params)}
-	m.cleanup = runtime.AddCleanup(m, func(h *C.tn_model) { C.c_model_free(h) }, h)
+	m := &Model{h: h, thread: t, arch: arch, device: dev, in: int(in), classes: int(classes), nParams: int(params)}
+	m.cleanup = runtime.AddCleanup(m, func(o owned) { o.free() }, owned{h, t})
 	return m, nil
+}
+
+// owned is what a Model frees: its handle and its thread.
+type owned struct {
+	h *C.tn_model
+	t *thread
+}
+
+func (o owned) free() {
+	o.t.run(func() { C.c_model_free(o.h) })
+	o.t.stop()
+}
+
+// call runs f on the model's handle, on the model's thread, holding mu,
+// and returns the shim's error; after Close it returns ErrClosed, wrapped
+// with op.
+func (m *Model) call(op string, f func(h *C.tn_model) *C.char) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.h == nil {
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	var msg *C.char
+	m.thread.run(func() { msg = f(m.h) })
+	return cerr(msg)
 }
 
 // Arch is the architecture name.
@@ -97,7 +131,7 @@ func (m *Model) Close() error {
 		return nil
 	}
 	m.cleanup.Stop()
-	C.c_model_free(m.h)
+	owned{m.h, m.thread}.free()
 	m.h = nil
 	return nil
 }
@@ -110,25 +144,23 @@ func (m *Model) Forward(x []float32) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, rows*m.classes)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return nil, fmt.Errorf("forward: %w", ErrClosed)
+	err = m.call("forward", func(h *C.tn_model) *C.char {
+		return C.c_model_forward(h, (*C.float)(&x[0]), C.int64_t(rows), (*C.float)(&out[0]))
+	})
+	if err != nil {
+		return nil, err
 	}
-	err = cerr(C.c_model_forward(m.h, (*C.float)(&x[0]), C.int64_t(rows), (*C.float)(&out[0])))
-	return out, err
+	return out, nil
 }
 
 // Params returns a copy of every parameter, flattened and concatenated in
 // the model's order (NumParams values): for comparing two models exactly.
 func (m *Model) Params() ([]float32, error) {
 	out := make([]float32, m.nParams)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return nil, fmt.Errorf("parameters: %w", ErrClosed)
-	}
-	if err := cerr(C.c_model_params(m.h, (*C.float)(&out[0]), C.int64_t(len(out)))); err != nil {
+	err := m.call("parameters", func(h *C.tn_model) *C.char {
+		return C.c_model_params(h, (*C.float)(&out[0]), C.int64_t(len(out)))
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -136,22 +168,35 @@ func (m *Model) Params() ([]float32, error) {
 
 // rows checks that x holds whole, finite input rows and counts them.
 func (m *Model) rows(op string, x []float32) (int, error) {
+	n, err := m.wholeRows(op, x)
+	if err != nil {
+		return 0, err
+	}
+	if err := finite(op+": input", x); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// wholeRows checks that x holds whole input rows and counts them.
+func (m *Model) wholeRows(op string, x []float32) (int, error) {
 	if len(x) == 0 {
 		return 0, fmt.Errorf("%s: empty input", op)
 	}
 	if len(x)%m.in != 0 {
 		return 0, fmt.Errorf("%s: input has %d values, not a whole number of %d-value rows (%s input is 1x28x28)", op, len(x), m.in, m.arch)
 	}
-	if err := finite(op+": input", x); err != nil {
-		return 0, err
-	}
 	return len(x) / m.in, nil
 }
 
-// finite refuses NaN and infinite values, naming the first one.
+// finite refuses NaN and infinite values, naming the first one. It tests
+// the exponent bits (all ones only for NaN and infinities), a few times
+// faster than math.IsNaN and math.IsInf on float64 conversions: it runs
+// over every input row of every step and Forward.
 func finite(what string, xs []float32) error {
+	const exp = 0x7f800000
 	for i, v := range xs {
-		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+		if math.Float32bits(v)&exp == exp {
 			return fmt.Errorf("%s: value %d is %v", what, i, v)
 		}
 	}
@@ -182,7 +227,9 @@ func (m *Model) Save(path string) error {
 	}()
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
-	if err := cerr(C.c_model_save(m.h, cname)); err != nil {
+	var msg *C.char
+	m.thread.run(func() { msg = C.c_model_save(m.h, cname) })
+	if err := cerr(msg); err != nil {
 		return err
 	}
 	if err := syncFile(name); err != nil {
@@ -217,12 +264,7 @@ func (m *Model) Load(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("load checkpoint: %w", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return fmt.Errorf("load checkpoint: %w", ErrClosed)
-	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	return cerr(C.c_model_load(m.h, cpath))
+	return m.call("load checkpoint", func(h *C.tn_model) *C.char { return C.c_model_load(h, cpath) })
 }

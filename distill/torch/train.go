@@ -31,14 +31,11 @@ func (m *Model) SetOptimizer(o Optimizer) error {
 	if o.Kind != OptAdam && o.Kind != OptSGD {
 		return fmt.Errorf("set optimizer: unknown kind %q (want adam or sgd)", o.Kind)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return fmt.Errorf("set optimizer: %w", ErrClosed)
-	}
 	kind := C.CString(o.Kind)
 	defer C.free(unsafe.Pointer(kind))
-	return cerr(C.c_model_set_optimizer(m.h, kind, C.double(o.LR), C.double(o.Momentum), C.double(o.WeightDecay)))
+	return m.call("set optimizer", func(h *C.tn_model) *C.char {
+		return C.c_model_set_optimizer(h, kind, C.double(o.LR), C.double(o.Momentum), C.double(o.WeightDecay))
+	})
 }
 
 // SetLR changes the learning rate of the current optimizer, keeping its
@@ -47,12 +44,7 @@ func (m *Model) SetLR(lr float64) error {
 	if !(lr > 0) || math.IsInf(lr, 0) {
 		return fmt.Errorf("set learning rate: %v is not positive", lr)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return fmt.Errorf("set learning rate: %w", ErrClosed)
-	}
-	return cerr(C.c_model_set_lr(m.h, C.double(lr)))
+	return m.call("set learning rate", func(h *C.tn_model) *C.char { return C.c_model_set_lr(h, C.double(lr)) })
 }
 
 // Step is one training step on the mixed loss of docs/design.md "A round":
@@ -67,6 +59,9 @@ type Step struct {
 	Alpha       float64   // weight of the cross-entropy, in [0, 1]
 	Temperature float64   // distillation temperature T > 0 (0 means 1)
 	Clip        float64   // gradient-norm clip; 0 means none
+	// LR, when positive, is set as the learning rate before the step and
+	// kept, as SetLR does (a schedule pays no call of its own); 0 keeps it.
+	LR float64
 }
 
 // StepStats reports a training step: the loss, its two parts and the
@@ -78,9 +73,16 @@ type StepStats struct {
 
 // TrainStep takes one optimizer step. Bad input (ragged rows, labels out of
 // range, a teacher row that is not a distribution, NaN, a negative or NaN
-// clip) is refused before anything changes; a non-finite loss is refused
-// without a step.
+// clip or learning rate) is refused before anything changes; a non-finite
+// loss is refused without a step.
 func (m *Model) TrainStep(s Step) (StepStats, error) {
+	return m.trainStep(s, false)
+}
+
+// trainStep is TrainStep; checked says that the caller has already checked
+// that X is finite and the labels are in range (Fit, once for its whole
+// data set), so the step does not scan them again.
+func (m *Model) trainStep(s Step, checked bool) (StepStats, error) {
 	const op = "train step"
 	var st StepStats
 	if s.Temperature == 0 {
@@ -95,16 +97,29 @@ func (m *Model) TrainStep(s Step) (StepStats, error) {
 	if s.Clip < 0 || math.IsNaN(s.Clip) {
 		return st, fmt.Errorf("%s: clip %v is negative or NaN (0 means no clipping)", op, s.Clip)
 	}
+	if !(s.LR >= 0) || math.IsInf(s.LR, 0) {
+		return st, fmt.Errorf("%s: learning rate %v is negative or not finite (0 keeps it)", op, s.LR)
+	}
 	var nce, nkd int
 	var xce, xkd, teacher *C.float
 	var labels *C.int64_t
 	var err error
 	if s.Alpha > 0 {
-		if nce, err = m.rows(op, s.X); err != nil {
+		if checked {
+			nce, err = m.wholeRows(op, s.X)
+		} else {
+			nce, err = m.rows(op, s.X)
+		}
+		if err != nil {
 			return st, err
 		}
-		if err := checkLabels(op, s.Labels, nce, m.classes); err != nil {
-			return st, err
+		if checked && len(s.Labels) != nce {
+			return st, fmt.Errorf("%s: %d labels for %d input rows", op, len(s.Labels), nce)
+		}
+		if !checked {
+			if err := checkLabels(op, s.Labels, nce, m.classes); err != nil {
+				return st, err
+			}
 		}
 		xce, labels = (*C.float)(&s.X[0]), (*C.int64_t)(&s.Labels[0])
 	}
@@ -118,13 +133,10 @@ func (m *Model) TrainStep(s Step) (StepStats, error) {
 		xkd, teacher = (*C.float)(&s.TransferX[0]), (*C.float)(&s.Teacher[0])
 	}
 	var out [4]C.float
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return st, fmt.Errorf("%s: %w", op, ErrClosed)
-	}
-	err = cerr(C.c_model_train_step(m.h, xce, labels, C.int64_t(nce), xkd, teacher, C.int64_t(nkd),
-		C.double(s.Alpha), C.double(s.Temperature), C.double(s.Clip), &out[0]))
+	err = m.call(op, func(h *C.tn_model) *C.char {
+		return C.c_model_train_step(h, xce, labels, C.int64_t(nce), xkd, teacher, C.int64_t(nkd),
+			C.double(s.Alpha), C.double(s.Temperature), C.double(s.Clip), C.double(s.LR), &out[0])
+	})
 	if err != nil {
 		return st, err
 	}
@@ -151,12 +163,9 @@ func (m *Model) Backward(x, gradLogits []float32, clip float64) (float32, error)
 		return 0, fmt.Errorf("%s: clip %v is negative or NaN (0 means no clipping)", op, clip)
 	}
 	var norm C.float
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.h == nil {
-		return 0, fmt.Errorf("%s: %w", op, ErrClosed)
-	}
-	err = cerr(C.c_model_backward(m.h, (*C.float)(&x[0]), (*C.float)(&gradLogits[0]), C.int64_t(rows), C.double(clip), &norm))
+	err = m.call(op, func(h *C.tn_model) *C.char {
+		return C.c_model_backward(h, (*C.float)(&x[0]), (*C.float)(&gradLogits[0]), C.int64_t(rows), C.double(clip), &norm)
+	})
 	return float32(norm), err
 }
 

@@ -79,6 +79,8 @@ func TestTrainStepBadInput(t *testing.T) {
 		{"ErrTemperature", "temperature -1", torch.Step{X: x, Labels: y, Alpha: 1, Temperature: -1}},
 		{"ErrClipNegative", "clip -1", torch.Step{X: x, Labels: y, Alpha: 1, Clip: -1}},
 		{"ErrClipNaN", "clip NaN", torch.Step{X: x, Labels: y, Alpha: 1, Clip: math.NaN()}},
+		{"ErrLRNegative", "learning rate -0.1", torch.Step{X: x, Labels: y, Alpha: 1, LR: -0.1}},
+		{"ErrLRInf", "learning rate +Inf", torch.Step{X: x, Labels: y, Alpha: 1, LR: math.Inf(1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := mustForward(t, m, x)
@@ -241,5 +243,32 @@ func TestLossGrad(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTrainStepLR checks that a step's LR is the rate of that step and of
+// the next ones, as SetLR before the step would make it.
+func TestTrainStepLR(t *testing.T) {
+	x, y := batch(8, 3)
+	a, b := mustModel(t, torch.ArchMLP, 9), mustModel(t, torch.ArchMLP, 9)
+	mustSGD(t, a, 0.5)
+	mustSGD(t, b, 0.5)
+	if err := a.SetLR(0.01); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		sa, sb := torch.Step{X: x, Labels: y, Alpha: 1}, torch.Step{X: x, Labels: y, Alpha: 1}
+		if i == 0 {
+			sb.LR = 0.01 // then kept: the other steps pass 0
+		}
+		if _, err := a.TrainStep(sa); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.TrainStep(sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := maxDiff(mustParams(t, a), mustParams(t, b)); d != 0 {
+		t.Fatalf("parameters differ by %g after the same steps at the same rate", d)
 	}
 }

@@ -67,12 +67,18 @@ inline char *error_message(const char *op, const char *what) noexcept {
   }
 }
 
+// sync_threads gives the calling thread libtorch's thread count of the
+// last tn_set_num_threads (runtime.cc).
+void sync_threads();
+
 // guard runs fn and turns any exception into an error string: every entry
-// point of the C ABI runs its body through it. A failed allocation is
-// out_of_memory(), with no attempt to allocate a message.
+// point of the C ABI runs its body through it, on a thread whose libtorch
+// thread count is the last one set. A failed allocation is out_of_memory(),
+// with no attempt to allocate a message.
 template <typename F>
 char *guard(const char *op, F &&fn) noexcept {
   try {
+    sync_threads();
     fn();
     return nullptr;
   } catch (const std::bad_alloc &) {
@@ -129,8 +135,9 @@ struct tn_model {
 
   // upload copies host buffers to the model's device: on CUDA in one
   // transfer through pinned memory, without waiting for it (later kernels
-  // on the stream do); on the CPU into fresh memory, so no tensor ever
-  // aliases a caller's buffer.
+  // on the stream do); on the CPU into fresh memory, so that no tensor a
+  // training step keeps (autograd's saved inputs, optimizer state) aliases
+  // a caller's buffer. (tn_model_forward reads CPU rows in place.)
   std::vector<torch::Tensor> upload(const std::vector<tn::Host> &hosts) const;
 
   // input_shape is the shape of n input rows for this architecture.

@@ -1,20 +1,19 @@
 // taonet_torch.cc: the C ABI shim over libtorch's C++ API (see
 // taonet_torch.h). C++17, using only APIs present in both libtorch 1.13 and
 // PyTorch 2.x; adam.cc holds the one part that differs (the fused Adam
-// kernel of PyTorch 2.x), checkpoint.cc saving and loading checkpoints.
+// kernel of PyTorch 2.x), checkpoint.cc saving and loading checkpoints,
+// runtime.cc the process-wide settings (malloc, threads).
 #include "taonet_torch.h"
 
 #include "internal.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -147,6 +146,10 @@ tn::Host rows(const tn_model *m, const float *x, int64_t n) {
   return {x, m->input_shape(n), torch::kFloat32};
 }
 
+void set_lr(tn_model *m, double lr) {
+  for (auto &g : m->opt->param_groups()) g.options().set_lr(lr);
+}
+
 // clip_and_step clips the gradient norm to clip when clip > 0 and takes an
 // optimizer step. It returns the norm before clipping, or 0 when clip is 0
 // (computing it costs a device sync).
@@ -172,19 +175,6 @@ void tn_free(char *p) {
 
 char *tn_out_of_memory(void) { return tn::out_of_memory(); }
 
-char *tn_runtime_info(char **out) {
-  return guard("runtime info", [&] {
-    std::ostringstream s;
-    s << "torch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "."
-      << TORCH_VERSION_PATCH << ", cuda devices "
-      // A char-sized integer in PyTorch 2.x: widen it before streaming.
-      << static_cast<int64_t>(torch::cuda::device_count()) << ", threads "
-      << torch::get_num_threads() << ", fused adam "
-      << (tn::fused_built() ? "built" : "not built");
-    *out = tn::dup_string(s.str());
-  });
-}
-
 char *tn_cuda_device_count(int64_t *out) {
   return guard("cuda device count", [&] {
     *out = torch::cuda::is_available()
@@ -203,13 +193,6 @@ char *tn_round_trip(const float *in, int64_t n, const char *device, float *out) 
     auto t = torch::from_blob(const_cast<float *>(in), {n}, torch::kFloat32)
                  .to(torch::TensorOptions().device(std::string(device)), false, true);
     copy_out(t, out);
-  });
-}
-
-char *tn_set_num_threads(int32_t n) {
-  return guard("set threads", [&] {
-    check(n > 0, "thread count must be positive");
-    torch::set_num_threads(n);
   });
 }
 
@@ -255,15 +238,24 @@ char *tn_model_set_optimizer(tn_model *m, const char *kind, double lr,
 char *tn_model_set_lr(tn_model *m, double lr) {
   return guard("set learning rate", [&] {
     check(lr > 0 && std::isfinite(lr), "learning rate must be positive");
-    for (auto &g : m->opt->param_groups()) g.options().set_lr(lr);
+    set_lr(m, lr);
   });
 }
 
 char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits) {
   return guard("forward", [&] {
-    torch::NoGradGuard no_grad;
+    // Inference mode is no-grad without autograd's bookkeeping (version
+    // counters, view tracking) on the tensors made under it.
+    c10::InferenceMode inference;
     m->net->eval();
-    copy_out(m->net->forward(m->upload({rows(m, x, n)}).at(0)), logits);
+    auto host = rows(m, x, n);
+    // On the CPU the network reads the caller's rows in place instead of a
+    // copy: nothing made under inference mode is kept past this call, so
+    // no tensor aliases the buffer once the call returns.
+    auto in = m->device.is_cpu()
+                  ? torch::from_blob(const_cast<float *>(x), host.shape, torch::kFloat32)
+                  : m->upload({host}).at(0);
+    copy_out(m->net->forward(in), logits);
   });
 }
 
@@ -271,10 +263,11 @@ char *tn_model_train_step(tn_model *m, const float *x_ce,
                           const int64_t *labels, int64_t n_ce,
                           const float *x_kd, const float *teacher,
                           int64_t n_kd, double alpha, double temperature,
-                          double clip, float *out) {
+                          double clip, double lr, float *out) {
   return guard("train step", [&] {
     torch::AutoGradMode grad_on(true);
     check_mix(alpha, temperature);
+    check(lr >= 0 && std::isfinite(lr), "learning rate must not be negative");
     check(alpha == 0 || n_ce > 0, "alpha > 0 needs a labeled batch");
     check(alpha == 1 || n_kd > 0, "alpha < 1 needs a teacher batch");
     // Every host buffer of the step goes to the device in one copy.
@@ -290,6 +283,7 @@ char *tn_model_train_step(tn_model *m, const float *x_ce,
       hosts.push_back({teacher, {n_kd, kClasses}, torch::kFloat32});
     }
     auto dev = m->upload(hosts);
+    if (lr > 0) set_lr(m, lr);
     m->net->train();
     zero_grad(m);
     torch::Tensor ce, kd, loss;

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* TN_ABI_VERSION changes whenever a signature below changes. */
-#define TN_ABI_VERSION 4
+#define TN_ABI_VERSION 5
 
 /* tn_model is one network with its optimizer. A handle is not thread-safe:
  * every tn_model_* call reads or changes the network, its gradients and
@@ -51,14 +51,19 @@ void tn_free(char *p);
  * when it cannot allocate its own, so that a caller can tell it apart. */
 char *tn_out_of_memory(void);
 
-/* tn_runtime_info sets *out to a description such as "torch 1.13.0, cuda
- * devices 0, threads 2, fused adam not built"; free it with tn_free. */
+/* tn_runtime_info sets *out to a description of the runtime and its
+ * settings, such as "torch 1.13.0, cuda devices 0, threads 2, blas threads 2
+ * (openblas), omp wait policy PASSIVE, malloc: mmap threshold 32 MiB, trim
+ * threshold 256 MiB, fused adam not built"; free it with tn_free. */
 char *tn_runtime_info(char **out);
 char *tn_cuda_device_count(int64_t *out);
 char *tn_set_seed(uint64_t seed);
 /* tn_round_trip copies n floats from host to a tensor on device and back. */
 char *tn_round_trip(const float *in, int64_t n, const char *device, float *out);
-char *tn_set_num_threads(int32_t n);
+/* tn_set_num_threads sets libtorch's CPU threads for the process to n, and
+ * OpenBLAS's to blas when blas > 0 and libtorch runs on OpenBLAS (0 leaves
+ * them). Every later call takes the count on the thread it runs on. */
+char *tn_set_num_threads(int32_t n, int32_t blas);
 
 /* tn_model_new builds architecture arch ("mlp" or "cnn") on device ("cpu",
  * "cuda", "cuda:N") with an Adam optimizer (lr 1e-3). */
@@ -76,13 +81,15 @@ char *tn_model_forward(tn_model *m, const float *x, int64_t n, float *logits);
 /* tn_model_train_step takes one optimizer step on
  * alpha * CE(f(x_ce), labels) + (1 - alpha) * T^2 * KL(teacher || softmax(f(x_kd) / T)).
  * n_ce or n_kd may be 0 when alpha is 0 or 1 respectively. clip > 0 clips the
- * gradient norm. out receives {loss, ce, kd, grad_norm}; grad_norm is the
- * norm before clipping when clip > 0, else 0 (it costs a device sync). */
+ * gradient norm. lr > 0 first sets the learning rate, as tn_model_set_lr
+ * does (for a schedule, without a call of its own); lr 0 keeps it. out
+ * receives {loss, ce, kd, grad_norm}; grad_norm is the norm before clipping
+ * when clip > 0, else 0 (it costs a device sync). */
 char *tn_model_train_step(tn_model *m, const float *x_ce,
                           const int64_t *labels, int64_t n_ce,
                           const float *x_kd, const float *teacher,
                           int64_t n_kd, double alpha, double temperature,
-                          double clip, float *out);
+                          double clip, double lr, float *out);
 /* tn_model_backward runs f(x) and backpropagates grad_logits (an external
  * gradient of some loss with respect to f(x)), clips, and takes one
  * optimizer step. out_grad_norm receives the norm before clipping when
