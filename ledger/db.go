@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -97,4 +98,42 @@ func (db *DB) Close() error { return db.db.Close() }
 // BeginTx starts a transaction. Callers defer Rollback and Commit at the end.
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
 	return db.db.BeginTx(ctx, opts)
+}
+
+// OpenReadOnly opens the database at path for reading only, as status
+// commands do beside a running coordinator: SQLite's read-only mode, no
+// migration, no pragma set but the busy timeout. It refuses a path with no
+// database, and a database whose schema is not this binary's
+// (ErrSchemaTooNew, wrapped, for a newer one; an older one needs a
+// coordinator of this version to migrate it first).
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", fmt.Sprint(DefaultBusyTimeout.Milliseconds()))
+	sqldb, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	ms, err := LoadMigrations(Migrations())
+	if err != nil {
+		_ = sqldb.Close()
+		return nil, err
+	}
+	v, err := SchemaVersion(ctx, sqldb)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("open ledger %s: %w", path, err)
+	case v > len(ms):
+		err = fmt.Errorf("open ledger %s: %w: database is at version %d, this binary knows up to %d; upgrade taonet", path, ErrSchemaTooNew, v, len(ms))
+	case v < len(ms):
+		err = fmt.Errorf("open ledger %s: database is at schema version %d, this binary's is %d; start this version's coordinator once to migrate it", path, v, len(ms))
+	}
+	if err != nil {
+		_ = sqldb.Close()
+		return nil, err
+	}
+	return &DB{db: sqldb, path: path}, nil
 }

@@ -70,7 +70,17 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-// rows is the number of input rows of c.
+// Batches is the number of batches c sends (0 for a call without whole
+// rows).
+func (c Call) Batches() int {
+	f := c.features()
+	if f < 1 || c.Batch < 1 {
+		return 0
+	}
+	return (len(c.Inputs)/f + c.Batch - 1) / c.Batch
+}
+
+// features is the number of values in one input row of c.
 func (c Call) features() int {
 	n := 1
 	for _, d := range c.Shape {

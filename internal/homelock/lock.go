@@ -64,3 +64,21 @@ func (l *Lock) Release() {
 	l.f.Close()
 	l.f = nil
 }
+
+// Holder returns the pid the lock file of home names and whether a process
+// of that pid is alive. It reads the file and takes no lock, so status
+// commands can ask beside the holder. A process that exited and whose pid
+// was reused reads as alive; callers that keep their own record of the
+// holder's pid (and of a clean stop) can tell the two apart.
+func Holder(home string) (pid int, alive bool) {
+	data, err := os.ReadFile(filepath.Join(home, File))
+	if err != nil {
+		return 0, false
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	err = syscall.Kill(pid, 0)
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
