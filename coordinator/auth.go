@@ -121,9 +121,9 @@ func limitedMethod(_ context.Context, c interceptors.CallMeta) bool {
 	return m == taonetv1.Coordinator_Enroll_FullMethodName || m == taonetv1.Coordinator_Renew_FullMethodName || m == taonetv1.Coordinator_Query_FullMethodName
 }
 
-// serverOptions is the interceptor chain: logging, recovery, auth (all but
-// Enroll and the unary health calls), rate limits (Enroll, Query), stream
-// tracking; then the transport's bounds: streams per connection, the TLS
+// serverOptions is the interceptor chain: metrics (so refusals count with
+// their codes), logging, recovery, auth (all but Enroll and the unary
+// health calls), rate limits (Enroll, Query), stream tracking; then the transport's bounds: streams per connection, the TLS
 // handshake deadline, keepalive pings and the idle timeout.
 func (s *Server) serverOptions() []grpc.ServerOption {
 	log := grpcsrv.CallLogger(s.cfg.Logger)
@@ -136,12 +136,14 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	limited := selector.MatchFunc(limitedMethod)
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
+			s.calls.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(log, logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpts...),
 			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), needAuth),
 			selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(s.limits), limited),
 		),
 		grpc.ChainStreamInterceptor(
+			s.calls.StreamServerInterceptor(),
 			logging.StreamServerInterceptor(log, logOpts...),
 			recovery.StreamServerInterceptor(recoverOpts...),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), needAuth),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/distill"
+	"github.com/taonet/taonet/internal/httpops"
 )
 
 // Config configures a coordinator process. Every field has a default in
@@ -23,6 +24,11 @@ type Config struct {
 	// Listen is the TCP address of the one gRPC port (Coordinator, Ledger,
 	// health, reflection). "127.0.0.1:0" picks a free port.
 	Listen string
+	// HTTP, when set, is the HOST:PORT of the operations HTTP server
+	// (/metrics, /healthz, /readyz; see package internal/httpops). It must
+	// be a loopback address unless HTTPPublic is set. Empty: no HTTP.
+	HTTP       string
+	HTTPPublic bool
 	// Logger receives request and lifecycle logs.
 	Logger *slog.Logger
 	// LeafLifetime is the lifetime of certificates issued by Enroll and
@@ -158,6 +164,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q is not HOST:PORT", c.Listen))
+	}
+	if c.HTTP != "" {
+		if err := httpops.CheckAddr(c.HTTP, c.HTTPPublic); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("logger must be set"))

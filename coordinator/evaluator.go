@@ -12,6 +12,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/internal/metrics"
 	"github.com/taonet/taonet/ledger"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -19,10 +20,12 @@ import (
 // peerDialer is the coordinator's client of the peers' Forward: it dials
 // each peer at its advertised address with the coordinator's certificate
 // and accepts the server only if it presents the directory entry's SPIFFE
-// ID. It keeps one connection per identity and address.
+// ID. It keeps one connection per identity and address, and counts the
+// exchange with each peer (bytes, batches).
 type peerDialer struct {
-	src  *certs.Source
-	pool *x509.CertPool
+	src      *certs.Source
+	pool     *x509.CertPool
+	exchange *metrics.Exchange // nil: not counted
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -30,8 +33,8 @@ type peerDialer struct {
 
 var _ Evaluator = (*peerDialer)(nil)
 
-func newPeerDialer(src *certs.Source, pool *x509.CertPool) *peerDialer {
-	return &peerDialer{src: src, pool: pool, conns: map[string]*grpc.ClientConn{}}
+func newPeerDialer(src *certs.Source, pool *x509.CertPool, ex *metrics.Exchange) *peerDialer {
+	return &peerDialer{src: src, pool: pool, exchange: ex, conns: map[string]*grpc.ClientConn{}}
 }
 
 // client returns a Peer client for e.
@@ -48,7 +51,8 @@ func (d *peerDialer) client(e ledger.Entry) (taonetv1.PeerClient, error) {
 	}
 	conf := certs.MTLSClientConfig(d.src, d.pool, certs.AuthorizeID(id))
 	c, err := grpc.NewClient(e.Address, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(4<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(4<<20)),
+		grpc.WithStatsHandler(d.exchange.ClientHandler(e.Identity)))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", e.Identity, e.Address, err)
 	}
@@ -62,7 +66,11 @@ func (d *peerDialer) Forward(ctx context.Context, e ledger.Entry, call exchange.
 	if err != nil {
 		return nil, err
 	}
-	return exchange.Forward(ctx, c, call)
+	res, err := exchange.Forward(ctx, c, call)
+	if err == nil {
+		d.exchange.AddBatches(metrics.RPCForward, metrics.RoleClient, e.Identity, call.Batches())
+	}
+	return res, err
 }
 
 // forget closes the connections of an identity that left or was revoked:

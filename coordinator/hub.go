@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -25,6 +26,7 @@ type hub struct {
 	mu     sync.Mutex
 	subs   map[*watcher]struct{}
 	byID   map[string]int // open streams per identity
+	cuts   atomic.Uint64  // watchers cut for falling behind
 }
 
 // watcher is one open Watch stream.
@@ -78,6 +80,20 @@ func (h *hub) publish(msg *taonetv1.WatchResponse) {
 		default:
 			delete(h.subs, w)
 			w.cut(errSlowWatcher)
+			h.cuts.Add(1)
 		}
 	}
+}
+
+// depth returns the Watch streams open, the events queued for them in all
+// and the most queued for one of them (of buffer at most).
+func (h *hub) depth() (streams, queued, fullest int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.subs {
+		n := len(w.events)
+		queued += n
+		fullest = max(fullest, n)
+	}
+	return len(h.subs), queued, fullest
 }

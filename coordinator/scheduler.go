@@ -69,6 +69,9 @@ type SchedulerConfig struct {
 	// ValidationSamples is the size of each round's validation sample.
 	ValidationSamples int
 	Score             ScoreConfig
+	// Metrics records each round's phases, results, scores, payouts and
+	// the supply; nil records nothing.
+	Metrics *RoundMetrics
 }
 
 // Scheduler runs rounds one at a time: open, distill, evaluate, score,
@@ -216,12 +219,14 @@ func (s *Scheduler) directory(ctx context.Context) ([]ledger.Entry, error) {
 // RunRound runs one whole round now. With no active peer it opens nothing.
 // A round that fails after it opened is aborted: nothing is paid for it.
 func (s *Scheduler) RunRound(ctx context.Context) (*RoundReport, error) {
+	start := time.Now()
 	peers, err := s.directory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(peers) == 0 {
 		s.cfg.Logger.InfoContext(ctx, "round skipped: no active peer")
+		s.cfg.Metrics.ended(roundSkipped)
 		return &RoundReport{Skipped: true}, nil
 	}
 	last, err := s.cfg.Store.LastRound(ctx)
@@ -240,6 +245,8 @@ func (s *Scheduler) RunRound(ctx context.Context) (*RoundReport, error) {
 	if err := s.cfg.Store.OpenRound(ctx, number, seed, valHash); err != nil {
 		return nil, err
 	}
+	s.cfg.Metrics.opened(number)
+	s.cfg.Metrics.observePhase(phaseOpen, start)
 	rep, err := s.play(ctx, number, seed, valSeed, valHash, peers)
 	if err != nil {
 		s.abort(number, err)
@@ -251,6 +258,7 @@ func (s *Scheduler) RunRound(ctx context.Context) (*RoundReport, error) {
 // abort marks the open round aborted and tells the watchers.
 func (s *Scheduler) abort(number uint64, cause error) {
 	s.cfg.Logger.Error("round aborted", "round", number, "err", cause)
+	s.cfg.Metrics.ended(roundAborted)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.cfg.Store.AbortOpen(ctx); err != nil {
@@ -286,11 +294,13 @@ func (s *Scheduler) play(ctx context.Context, number, seed uint64, valSeed, valH
 	}
 	log.InfoContext(ctx, "round opened", "peers", len(peers), "distill", s.cfg.DistillTimeout)
 
+	distilling := time.Now()
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-s.cfg.Clock.After(s.cfg.DistillTimeout):
 	}
+	s.cfg.Metrics.observePhase(phaseDistill, distilling)
 	started := &taonetv1.EvaluationStarted{Round: number, Deadline: timestamppb.New(s.cfg.Clock.Now().Add(s.cfg.EvalTimeout))}
 	s.setPhase(events, started)
 	s.cfg.Publish(&taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_EvaluationStarted{EvaluationStarted: started}})
@@ -314,7 +324,10 @@ func (s *Scheduler) evaluateAndSettle(ctx context.Context, log *slog.Logger, num
 	x := make([]float32, len(idx)*d.Features())
 	labels := make([]int64, len(idx))
 	d.Fill(idx, x, labels)
+	evaluating := time.Now()
 	answers := s.evaluate(ctx, number, x, peers)
+	s.cfg.Metrics.observePhase(phaseEvaluate, evaluating)
+	scoring := time.Now()
 	s.mu.Lock()
 	previous := make(map[string]float64, len(s.smoothed))
 	for k, v := range s.smoothed {
@@ -329,10 +342,15 @@ func (s *Scheduler) evaluateAndSettle(ctx context.Context, log *slog.Logger, num
 	for i, r := range results {
 		evals[i] = ledger.Evaluation{Identity: r.Identity, Loss: r.Loss, Accuracy: r.Accuracy, Weight: r.Weight, Shares: r.Shares, Status: r.Status}
 	}
+	s.cfg.Metrics.observePhase(phaseScore, scoring)
+	settling := time.Now()
 	st, err := s.cfg.Store.Settle(ctx, number, valSeed, evals)
 	if err != nil {
 		return nil, fmt.Errorf("settle round %d: %w", number, err)
 	}
+	s.cfg.Metrics.observePhase(phaseSettle, settling)
+	s.cfg.Metrics.settled(st, results)
+	s.cfg.Metrics.ended(roundSettled)
 	s.remember(results)
 	s.setPhase(nil, nil)
 	s.cfg.Publish(&taonetv1.WatchResponse{Event: &taonetv1.WatchResponse_RoundClosed{RoundClosed: closedEvent(number, valSeed, st, results)}})

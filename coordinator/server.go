@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -20,13 +22,17 @@ import (
 	"github.com/taonet/taonet/certs/grpcid"
 	"github.com/taonet/taonet/internal/grpcsrv"
 	"github.com/taonet/taonet/internal/homelock"
+	"github.com/taonet/taonet/internal/httpops"
+	"github.com/taonet/taonet/internal/metrics"
+	"github.com/taonet/taonet/internal/runstate"
 	"github.com/taonet/taonet/ledger"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
 // Server is a running coordinator: one gRPC port with mutual TLS serving
 // Coordinator, Ledger, health and reflection, plus the revocation poller
-// and certificate renewal. Make one with New, then call Run.
+// and certificate renewal, and, with Config.HTTP, the operations HTTP
+// server (/metrics, /healthz, /readyz). Make one with New, then call Run.
 type Server struct {
 	cfg      Config
 	home     *home
@@ -39,6 +45,7 @@ type Server struct {
 	lis      net.Listener
 	grpc     *grpc.Server
 	health   *health.Server
+	ready    *grpcsrv.Readiness
 	stopping chan struct{}
 	wg       sync.WaitGroup
 	peers    *peerDialer
@@ -47,6 +54,12 @@ type Server struct {
 	closeOnce sync.Once
 	lock      *homelock.Lock
 	sched     *Scheduler // nil when no rounds are scheduled
+	registry  *prometheus.Registry
+	rounds    *RoundMetrics
+	exchange  *metrics.Exchange
+	calls     *grpcprom.ServerMetrics
+	http      *httpops.Server  // nil without Config.HTTP
+	state     *runstate.Writer // the home's state file, for status commands
 	// dirMu orders each directory write with its Watch event: without it a
 	// Join that committed just before a revocation could publish JOINED
 	// after the poller's REVOKED, and peers would keep a revoked peer.
@@ -90,6 +103,7 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 		hub: newHub(cfg.WatchBuffer, cfg.MaxWatches), streams: grpcsrv.NewStreams(), limits: newLimits(cfg),
 		stopping: make(chan struct{}), presence: newPresence(cfg.AwayAfter, time.Now()),
 	}
+	s.newMetrics()
 	// A round left open by a coordinator that died mid-round is never paid:
 	// it becomes aborted, and the schedule resumes with the next number.
 	if n, err := h.db.AbortOpen(ctx); err != nil {
@@ -98,6 +112,12 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 	} else if n > 0 {
 		cfg.Logger.WarnContext(ctx, "aborted rounds left open by an earlier run", "rounds", n)
 	}
+	sup, err := h.db.GetSupply(ctx)
+	if err != nil {
+		_ = h.close()
+		return nil, err
+	}
+	s.rounds.setSupply(sup)
 	s.enroller = &certs.Enroller{CA: h.ca, Tokens: h.db, Lifetime: cfg.LeafLifetime}
 	if s.src, err = h.coordinatorCert(ctx, cfg.LeafLifetime, false); err != nil {
 		_ = h.close()
@@ -114,9 +134,10 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 	taonetv1.RegisterCoordinatorServer(s.grpc, &service{s: s})
 	taonetv1.RegisterLedgerServer(s.grpc, NewLedgerServer(h.db, grpcid.Identity, cfg.Logger))
 	s.health = health.NewServer()
+	s.ready = grpcsrv.NewReadiness(s.health, "starting: the gRPC server is not serving yet")
 	grpc_health_v1.RegisterHealthServer(s.grpc, newBoundedHealth(s.health, cfg.MaxHealthWatches))
 	reflection.Register(s.grpc)
-	s.peers = newPeerDialer(s.src, h.ca.Pool())
+	s.peers = newPeerDialer(s.src, h.ca.Pool(), s.exchange)
 	if cfg.RoundEvery > 0 || cfg.RoundCron != "" {
 		if s.sched, err = s.newScheduler(ctx); err != nil {
 			_ = h.close()
@@ -129,8 +150,52 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	s.lis = grpcsrv.LimitListener(lis, grpcsrv.ConnLimits{PerHost: cfg.MaxConnsPerHost, Total: cfg.MaxConns, Refused: grpcsrv.LogRefused(cfg.Logger)})
+	if cfg.HTTP != "" {
+		s.http, err = httpops.Listen(httpops.Config{Addr: cfg.HTTP, Public: cfg.HTTPPublic, Gatherer: s.registry,
+			Ready: s.ready.Err, Logger: cfg.Logger, ShutdownGrace: cfg.ShutdownGrace})
+		if err != nil {
+			_ = s.lis.Close()
+			_ = h.close()
+			return nil, err
+		}
+	}
+	s.state = runstate.NewWriter(cfg.Home, runstate.State{Listen: s.Addr().String(), HTTP: s.httpAddr()}, cfg.Logger)
 	return s, nil
 }
+
+// newMetrics makes the server's registry and the metrics it holds (see
+// Metrics).
+func (s *Server) newMetrics() {
+	s.registry = metrics.NewRegistry()
+	s.rounds = NewRoundMetrics(s.registry)
+	s.exchange = metrics.NewExchange(s.registry)
+	s.calls = metrics.NewServerMetrics(s.registry)
+	s.registry.MustRegister(newHubCollector(s.hub))
+	metrics.Ready(s.registry, func() bool { return s.ready != nil && s.ready.Ready() })
+}
+
+// Metrics is the server's own Prometheus registry (never the global one),
+// served on /metrics with Config.HTTP: the round metrics (RoundMetrics),
+// the exchange with each peer evaluated (taonet_exchange_*), gRPC calls by
+// code (taonet_grpc_server_*), the Watch queues
+// (taonet_watch_*), taonet_ready, and the Go and process collectors.
+func (s *Server) Metrics() prometheus.Gatherer { return s.registry }
+
+// HTTP is the operations HTTP server, nil without Config.HTTP. Mount more
+// handlers on it (Handle) before or while Run serves it.
+func (s *Server) HTTP() *httpops.Server { return s.http }
+
+// httpAddr is the operations server's address, "" when it is off.
+func (s *Server) httpAddr() string {
+	if s.http == nil {
+		return ""
+	}
+	return s.http.Addr().String()
+}
+
+// Ready is nil once Run serves, and an error saying why before and from
+// the moment Run begins to stop: what gRPC health and /readyz report.
+func (s *Server) Ready() error { return s.ready.Err() }
 
 // newScheduler loads the validation pool and builds the round scheduler.
 func (s *Server) newScheduler(ctx context.Context) (*Scheduler, error) {
@@ -151,7 +216,8 @@ func (s *Server) newScheduler(ctx context.Context) (*Scheduler, error) {
 		Validation: val, Shape: s.home.task.InputShape, Classes: int(s.home.task.Classes),
 		DistillTimeout: cfg.DistillTimeout, EvalTimeout: cfg.EvalTimeout,
 		Transfer: cfg.Transfer, TransferBatch: cfg.TransferBatch, ValidationSamples: cfg.ValidationSamples,
-		Score: ScoreConfig{Classes: int(s.home.task.Classes), Smoothing: cfg.Smoothing, DuplicateThreshold: DefaultScoreConfig(2).DuplicateThreshold, ShareScale: DefaultScoreConfig(2).ShareScale},
+		Score:   ScoreConfig{Classes: int(s.home.task.Classes), Smoothing: cfg.Smoothing, DuplicateThreshold: DefaultScoreConfig(2).DuplicateThreshold, ShareScale: DefaultScoreConfig(2).ShareScale},
+		Metrics: s.rounds,
 	})
 	if err != nil {
 		return nil, err
@@ -210,9 +276,22 @@ func (s *Server) TrustDomain() string { return s.home.net.TrustDomain }
 
 // Run serves until ctx is cancelled, then stops gracefully (falling back to
 // Stop after Config.ShutdownGrace), waits for every goroutine it started
-// and closes the database.
+// and closes the database. The operations HTTP server, with Config.HTTP,
+// serves from the start of Run to its end: it answers /readyz with 503 as
+// soon as Run begins to stop, and stops last.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.release()
+	httpDone := make(chan error, 1)
+	if s.http != nil {
+		httpCtx, stopHTTP := context.WithCancel(context.Background())
+		go func() { httpDone <- s.http.Serve(httpCtx) }()
+		defer func() {
+			stopHTTP()
+			if err := <-httpDone; err != nil {
+				s.cfg.Logger.Error("operations http server", "err", err)
+			}
+		}()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
@@ -223,15 +302,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.sched != nil {
 		s.wg.Go(func() { s.schedule(ctx) })
 	}
-	s.health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
-	s.cfg.Logger.Info("coordinator serving", "addr", s.Addr().String(), "trust_domain", s.home.net.TrustDomain, "task", s.home.task.Name)
+	s.ready.SetReady()
+	s.state.Update(func(st *runstate.State) { st.Ready = true })
+	s.cfg.Logger.Info("coordinator serving", "addr", s.Addr().String(), "http", s.httpAddr(), "trust_domain", s.home.net.TrustDomain, "task", s.home.task.Name)
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("serve: %w", err)
 	}
-	s.health.Shutdown()
+	s.ready.Shutdown()
+	s.state.Update(func(st *runstate.State) { st.Ready = false })
 	close(s.stopping)
 	cancel()
 	grpcsrv.Stop(s.grpc, s.cfg.ShutdownGrace)
@@ -246,13 +327,18 @@ func (s *Server) Run(ctx context.Context) error {
 // safe to call after Run and twice.
 func (s *Server) Close() error {
 	_ = s.lis.Close()
+	if s.http != nil {
+		_ = s.http.Close()
+	}
 	s.release()
 	return nil
 }
 
-// release closes the database and releases the home's lock, once.
+// release marks the state file stopped, closes the database and releases
+// the home's lock, once.
 func (s *Server) release() {
 	s.closeOnce.Do(func() {
+		s.state.Update(func(st *runstate.State) { st.Ready, st.Stopped = false, time.Now() })
 		_ = s.home.close()
 		s.lock.Release()
 	})
@@ -264,8 +350,12 @@ func (s *Server) publishDirectory(change taonetv1.DirectoryChange, e ledger.Entr
 }
 
 // Publish pushes an event to every Watch stream (the round scheduler uses
-// it for RoundOpened and RoundClosed).
-func (s *Server) Publish(ev *taonetv1.WatchResponse) { s.hub.publish(ev) }
+// it for RoundOpened, EvaluationStarted and RoundClosed) and moves the
+// state file to the round's phase.
+func (s *Server) Publish(ev *taonetv1.WatchResponse) {
+	s.hub.publish(ev)
+	s.state.Observe(ev)
+}
 
 // pollRevocations reads the revocations table every RevocationPoll. A newly
 // revoked identity, peer or client, has its streams cut and a REVOKED
@@ -292,6 +382,8 @@ func (s *Server) pollRevocations(ctx context.Context) {
 			n := s.streams.Cut(id, fmt.Errorf("%w: %s", certs.ErrRevoked, id))
 			s.peers.forget(id)
 			s.presence.forget(id)
+			s.exchange.Forget(id)
+			s.rounds.forget(id)
 			s.cfg.Logger.Info("revoked", "identity", id, "streams_cut", n)
 			// Peers and clients alike: every peer refuses the identity
 			// from now on, on open connections too.

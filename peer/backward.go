@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -13,6 +14,7 @@ import (
 	"github.com/taonet/taonet/certs/grpcid"
 	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/internal/metrics"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -73,9 +75,13 @@ func (v *service) Backward(stream taonetv1.Peer_BackwardServer) error {
 	if err != nil {
 		return err
 	}
+	v.metrics.exchangeMetrics().AddBatches(metrics.RPCBackward, metrics.RoleServer, caller.String(), int(sum.Accepted))
 	if sum.Accepted > 0 {
 		v.grads.bound(g)
-		if err := v.model.Apply(x, g); err != nil {
+		start := time.Now()
+		err := v.model.Apply(x, g)
+		v.metrics.observeStep(stepGradients, start)
+		if err != nil {
 			v.log.ErrorContext(stream.Context(), "apply gradients", "caller", caller.String(), "err", err)
 			return status.Error(codes.Internal, "Backward: the model could not apply the gradients")
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/taonet/taonet/distill"
+	"github.com/taonet/taonet/internal/httpops"
 )
 
 // Config configures a peer process. DefaultConfig fills every field but
@@ -67,7 +68,13 @@ type Config struct {
 	Limits Limits
 	// Gradients says what Backward does with incoming gradients.
 	Gradients Gradients
-	// Logger receives lifecycle logs.
+	// HTTP, when set, is the HOST:PORT of the operations HTTP server
+	// (/metrics, /healthz, /readyz; see package internal/httpops). It must
+	// be a loopback address unless HTTPPublic is set. Empty: no HTTP.
+	HTTP       string
+	HTTPPublic bool
+	// Logger receives lifecycle logs; the peer adds its identity to every
+	// line ("peer" attribute) once it is known.
 	Logger *slog.Logger
 	// BackoffMin and BackoffMax bound the Watch reconnect backoff.
 	BackoffMin time.Duration
@@ -141,6 +148,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Gradients.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.HTTP != "" {
+		if err := httpops.CheckAddr(c.HTTP, c.HTTPPublic); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("logger must be set"))

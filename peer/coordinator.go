@@ -49,6 +49,13 @@ func (c *coordConn) client() taonetv1.CoordinatorClient {
 	return taonetv1.NewCoordinatorClient(c.conn)
 }
 
+// current returns the current connection.
+func (c *coordConn) current() *grpc.ClientConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
 // redial replaces the connection with a new one and closes the old one,
 // ending the calls still open on it.
 func (c *coordConn) redial() error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -14,6 +15,7 @@ import (
 	"github.com/taonet/taonet/certs/grpcid"
 	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/internal/metrics"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -44,6 +46,8 @@ func (v *service) Forward(stream taonetv1.Peer_ForwardServer) error {
 	if err != nil {
 		return status.Error(codes.Unauthenticated, "Forward needs a client certificate")
 	}
+	v.metrics.addStreams(1)
+	defer v.metrics.addStreams(-1)
 	jobs := make(chan forwardJob, v.limits.InFlight)
 	sent := make(chan error, 1)
 	go func() { sent <- v.answer(ctx, stream, caller, jobs) }()
@@ -95,9 +99,11 @@ func (v *service) readForward(ctx context.Context, stream taonetv1.Peer_ForwardS
 		if err != nil {
 			return err
 		}
+		v.metrics.addQueued(1) // before the send, so the answerer's -1 never comes first
 		select {
 		case jobs <- job:
 		case <-ctx.Done():
+			v.metrics.addQueued(-1)
 			return context.Cause(ctx)
 		}
 	}
@@ -159,16 +165,19 @@ func (v *service) answer(ctx context.Context, stream taonetv1.Peer_ForwardServer
 	classes := int(v.model.Card().GetClasses())
 	var failed error
 	for job := range jobs {
+		v.metrics.addQueued(-1)
 		if failed != nil || ctx.Err() != nil {
 			continue // drain so the reader never blocks
 		}
 		var out []float32
 		var err error
+		start := time.Now()
 		if cm, ok := v.model.(CallerModel); ok {
 			out, err = cm.ForwardFor(caller, job.x)
 		} else {
 			out, err = v.model.Forward(job.x)
 		}
+		v.metrics.observeForward(start)
 		if err != nil {
 			v.log.ErrorContext(ctx, "forward", "caller", caller.String(), "batch", job.batch, "err", err)
 			failed = status.Errorf(codes.Internal, "Forward: batch %d: the model failed", job.batch)
@@ -179,7 +188,9 @@ func (v *service) answer(ctx context.Context, stream taonetv1.Peer_ForwardServer
 		}
 		if err := v.send(stream, job, distill.Logits{Classes: classes, Values: out}); err != nil {
 			failed = err
+			continue
 		}
+		v.metrics.exchangeMetrics().AddBatches(metrics.RPCForward, metrics.RoleServer, caller.String(), 1)
 	}
 	return failed
 }

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/taonet/taonet/certs"
@@ -18,6 +18,9 @@ import (
 	"github.com/taonet/taonet/distill/torch"
 	"github.com/taonet/taonet/internal/grpcsrv"
 	"github.com/taonet/taonet/internal/homelock"
+	"github.com/taonet/taonet/internal/httpops"
+	"github.com/taonet/taonet/internal/metrics"
+	"github.com/taonet/taonet/internal/runstate"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -26,7 +29,8 @@ const ProtocolVersion = 1
 
 // Peer is a running peer: its Peer service on Listen (mutual TLS,
 // reflection, health), its place in the coordinator's directory and its
-// Watch stream. Make one with New, then call Run.
+// Watch stream, and, with Config.HTTP, the operations HTTP server
+// (/metrics, /healthz, /readyz). Make one with New, then call Run.
 type Peer struct {
 	cfg       Config
 	id        *identity
@@ -44,6 +48,10 @@ type Peer struct {
 	rounds    rounds // the round in progress as a student (round.go)
 	opening   opening
 	receipts  *receipts
+	registry  *prometheus.Registry
+	metrics   *Metrics
+	http      *httpops.Server  // nil without Config.HTTP
+	state     *runstate.Writer // the home's state file, for status commands
 	wg        sync.WaitGroup
 }
 
@@ -76,20 +84,25 @@ func newPeer(ctx context.Context, cfg Config) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, id: id, dir: newDirectory()}
+	// Every line this peer logs from now on names it.
+	cfg.Logger = cfg.Logger.With("peer", id.src.ID().String())
+	p := &Peer{cfg: cfg, id: id, dir: newDirectory(), registry: metrics.NewRegistry()}
+	p.metrics = NewMetrics(p.registry)
 	if p.receipts, err = newReceipts(cfg.Home, id.ca); err != nil {
 		return nil, err
 	}
 	p.teachers = NewTeachers(p.Dialer(), cfg.Limits)
+	p.teachers.metrics = p.metrics
 	if err := p.openModel(); err != nil {
 		return nil, err
 	}
 	p.server, err = NewServer(ServerConfig{Source: id.src, Pool: id.pool, Member: p.dir.contains, Model: p.model,
-		Limits: cfg.Limits, Gradients: cfg.Gradients, Logger: cfg.Logger})
+		Limits: cfg.Limits, Gradients: cfg.Gradients, Logger: cfg.Logger, Metrics: p.metrics})
 	if err != nil {
 		p.closeModel()
 		return nil, err
 	}
+	metrics.Ready(p.registry, p.server.Readiness.Ready)
 	td := id.src.ID().TrustDomain
 	toCoord := certs.MTLSClientConfig(id.src, id.pool, certs.AuthorizeID(certs.CoordinatorID(td)))
 	if p.coord, err = dialCoordinator(cfg.Coordinator, toCoord); err != nil {
@@ -106,8 +119,42 @@ func newPeer(ctx context.Context, cfg Config) (*Peer, error) {
 	if p.advertise == "" {
 		p.advertise = p.lis.Addr().String()
 	}
+	if cfg.HTTP != "" {
+		p.http, err = httpops.Listen(httpops.Config{Addr: cfg.HTTP, Public: cfg.HTTPPublic, Gatherer: p.registry,
+			Ready: p.server.Readiness.Err, Logger: cfg.Logger, ShutdownGrace: cfg.ShutdownGrace})
+		if err != nil {
+			_ = p.lis.Close()
+			_ = p.coord.close()
+			p.closeModel()
+			return nil, err
+		}
+	}
+	p.state = runstate.NewWriter(cfg.Home, runstate.State{Listen: p.lis.Addr().String(), Advertise: p.advertise,
+		Coordinator: cfg.Coordinator, HTTP: p.httpAddr()}, cfg.Logger)
 	return p, nil
 }
+
+// Metrics is the peer's own Prometheus registry (never the global one),
+// served on /metrics with Config.HTTP: see Metrics for what it holds, and
+// the Go and process collectors.
+func (p *Peer) Metrics() prometheus.Gatherer { return p.registry }
+
+// HTTP is the operations HTTP server, nil without Config.HTTP. Mount more
+// handlers on it (Handle) before or while Run serves it.
+func (p *Peer) HTTP() *httpops.Server { return p.http }
+
+// httpAddr is the operations server's address, "" when it is off.
+func (p *Peer) httpAddr() string {
+	if p.http == nil {
+		return ""
+	}
+	return p.http.Addr().String()
+}
+
+// Ready is nil once the peer's model is loaded (restored from its
+// checkpoint, or warmed up on its shard when it had none) and Run serves
+// it, else an error saying why not: what gRPC health and /readyz report.
+func (p *Peer) Ready() error { return p.server.Readiness.Err() }
 
 // Addr is where the Peer service listens.
 func (p *Peer) Addr() net.Addr { return p.lis.Addr() }
@@ -132,8 +179,11 @@ func (p *Peer) Directory() []*taonetv1.PeerInfo { return p.dir.list() }
 // only then joins; every RoundOpened starts its part of the round as a
 // student (see startRound). It returns an error when the coordinator
 // refuses this peer for good (revoked, or a card the network does not
-// accept).
+// accept). It is ready (gRPC health, /readyz) once the warmup is over, and
+// not ready again from the moment it begins to stop; the operations HTTP
+// server stops last.
 func (p *Peer) Run(ctx context.Context) error {
+	stopHTTP := p.serveHTTP()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.rounds.mu.Lock()
@@ -142,13 +192,17 @@ func (p *Peer) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	p.wg.Go(func() { serveErr <- p.server.GRPC.Serve(p.lis) })
 	p.wg.Go(func() { p.renewLoop(ctx) })
-	p.server.Health.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
-	p.cfg.Logger.Info("peer serving", "identity", p.ID().String(), "addr", p.Addr().String(), "advertise", p.advertise)
+	p.cfg.Logger.Info("peer serving", "addr", p.Addr().String(), "advertise", p.advertise, "http", p.httpAddr())
 	partErr := make(chan error, 1)
+	if p.engine != nil && p.cfg.WarmupEpochs > 0 {
+		p.server.Readiness.SetNotReady("loading the model: warming up on its shard when it has no checkpoint")
+	}
 	p.wg.Go(func() {
 		if err := p.warmup(ctx); err != nil && ctx.Err() == nil {
 			p.cfg.Logger.Warn("warmup failed; joining with the model as it is", "err", err)
 		}
+		p.server.Readiness.SetReady()
+		p.state.Update(func(st *runstate.State) { st.Ready = p.server.Readiness.Ready() })
 		partErr <- p.participate(ctx)
 	})
 	var err error
@@ -159,15 +213,35 @@ func (p *Peer) Run(ctx context.Context) error {
 	case err = <-partErr:
 	}
 	cancel()
+	p.server.Readiness.Shutdown()
+	p.state.Update(func(st *runstate.State) { st.Ready = false })
 	p.leave()
-	p.server.Health.Shutdown()
 	grpcsrv.Stop(p.server.GRPC, p.cfg.ShutdownGrace)
 	p.wg.Wait()
 	_ = p.teachers.Close()
 	_ = p.coord.close()
 	p.closeModel()
+	stopHTTP()
+	p.state.Update(func(st *runstate.State) { st.Stopped = time.Now() })
 	p.lock.Release()
 	return err
+}
+
+// serveHTTP starts the operations HTTP server, when there is one, and
+// returns the function that stops it and waits for it.
+func (p *Peer) serveHTTP() (stop func()) {
+	if p.http == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.http.Serve(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			p.cfg.Logger.Error("operations http server", "err", err)
+		}
+	}
 }
 
 // openModel serves cfg.ServeModel, or builds the libtorch model: restored
@@ -215,6 +289,10 @@ func (p *Peer) openModel() error {
 // returns. It is safe to call after Run and twice.
 func (p *Peer) Close() error {
 	_ = p.lis.Close()
+	if p.http != nil {
+		_ = p.http.Close()
+	}
+	p.state.Update(func(st *runstate.State) { st.Stopped = time.Now() })
 	_ = p.teachers.Close()
 	_ = p.coord.close()
 	p.closeModel()
@@ -360,6 +438,7 @@ func (p *Peer) renewLoop(ctx context.Context) {
 // onEvent applies one Watch event to the directory and the round phase.
 // It runs on the session's goroutine, one event at a time.
 func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
+	p.state.Observe(ev)
 	switch {
 	case ev.GetDirectoryChanged() != nil:
 		ch := ev.GetDirectoryChanged()
@@ -368,6 +447,7 @@ func (p *Peer) onEvent(ev *taonetv1.WatchResponse) {
 			p.server.Revoke(ch.GetPeer().GetIdentity())
 		}
 	case ev.GetRoundOpened() != nil:
+		p.metrics.roundOpened(ev.GetRoundOpened().GetRound())
 		p.server.OpenRound(ev.GetRoundOpened().GetRound())
 		if opened := p.opening.start(ev.GetRoundOpened()); opened != nil {
 			p.startRound(opened)

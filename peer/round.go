@@ -12,6 +12,7 @@ import (
 
 	"github.com/taonet/taonet/distill"
 	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/internal/runstate"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -117,7 +118,19 @@ func (p *Peer) startRound(ev *taonetv1.RoundOpened) {
 		p.rounds.mu.Lock()
 		p.rounds.last = rep
 		p.rounds.mu.Unlock()
+		p.metrics.studentRound(rep)
+		p.state.Update(func(st *runstate.State) { st.Student = studentState(rep) })
 	})
+}
+
+// studentState is the state file's summary of a round as a student.
+func studentState(rep *RoundReport) *runstate.Student {
+	s := &runstate.Student{Round: rep.Round, Teachers: len(rep.Teachers), Dropped: len(rep.Dropped),
+		Unanswered: len(rep.Unanswered), Steps: rep.Steps, Loss: rep.Loss, Duration: rep.Duration}
+	if rep.Err != nil {
+		s.Error = rep.Err.Error()
+	}
+	return s
 }
 
 // roundPlan is a round's inputs as sent to every teacher: the transfer

@@ -270,7 +270,7 @@ func TestRoundLifecycle(t *testing.T) {
 		defer logs.mu.Unlock()
 		n := 0
 		for _, l := range strings.Split(logs.b.String(), "\n") {
-			if strings.Contains(l, fmt.Sprintf(`msg="round done" round=%d `, r)) && strings.Contains(l, part) {
+			if strings.Contains(l, `msg="round done" `) && strings.Contains(l, fmt.Sprintf(` round=%d `, r)) && strings.Contains(l, part) {
 				n++
 			}
 		}

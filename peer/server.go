@@ -13,6 +13,7 @@ import (
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/certs/grpcid"
 	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/internal/grpcsrv"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -29,19 +30,26 @@ type ServerConfig struct {
 	Limits    Limits
 	Gradients Gradients
 	Logger    *slog.Logger
+	// Metrics records calls, the exchange by caller, Forward's queue and
+	// model time and applied gradients; nil records nothing.
+	Metrics *Metrics
 }
 
 // Server is the Peer service of one model with health and reflection, all
 // behind mutual TLS, the authorization rules and the limits. A Peer runs
 // one; benchmarks run one without a coordinator.
 type Server struct {
-	GRPC    *grpc.Server
-	Health  *health.Server
-	records *records
-	phase   *phase
-	revoked *certs.Revocations
-	conns   *grpcid.Conns
-	log     *slog.Logger
+	GRPC   *grpc.Server
+	Health *health.Server
+	// Readiness sets Health's status: NOT_SERVING ("starting") until the
+	// owner calls SetReady (a Peer does once its model is loaded).
+	Readiness *grpcsrv.Readiness
+	records   *records
+	phase     *phase
+	revoked   *certs.Revocations
+	conns     *grpcid.Conns
+	log       *slog.Logger
+	metrics   *Metrics
 }
 
 // NewServer builds the server; Serve it with s.GRPC.Serve.
@@ -53,15 +61,17 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{records: newRecords(cfg.Limits.RecordBytes), phase: &phase{}, Health: health.NewServer(),
-		revoked: certs.NewRevocations(), conns: grpcid.NewConns(), log: cfg.Logger}
+		revoked: certs.NewRevocations(), conns: grpcid.NewConns(), log: cfg.Logger, metrics: cfg.Metrics}
+	s.Readiness = grpcsrv.NewReadiness(s.Health, "starting: the model is not loaded yet")
 	c := newCallers(cfg.Source.ID().TrustDomain, cfg.Member, s.revoked)
-	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits)), cfg.Limits.transportOptions()...)
+	opts := append(serverOptions(cfg.Logger, c, newCallLimiter(cfg.Limits), cfg.Metrics), cfg.Limits.transportOptions()...)
 	s.GRPC = grpc.NewServer(append(opts,
+		grpc.StatsHandler(cfg.Metrics.exchangeMetrics().ServerHandler()),
 		// Tensor data moves without the protobuf copy (see exchange.Codec).
 		grpc.ForceServerCodecV2(exchange.Codec{}),
 		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger, s.conns)))...)
 	taonetv1.RegisterPeerServer(s.GRPC, &service{model: cfg.Model, records: s.records, phase: s.phase,
-		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger})
+		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger, metrics: cfg.Metrics})
 	grpc_health_v1.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
 	return s, nil
@@ -77,6 +87,7 @@ func (s *Server) Revoke(identity string) {
 		return
 	}
 	s.revoked.Add(id)
+	s.metrics.forget(identity)
 	if n := s.conns.Close(identity); n > 0 {
 		s.log.Info("revoked caller's connections closed", "identity", identity, "connections", n)
 	}

@@ -35,6 +35,7 @@ type service struct {
 	limits  Limits
 	grads   Gradients
 	log     *slog.Logger
+	metrics *Metrics // nil: none
 }
 
 var _ taonetv1.PeerServer = (*service)(nil)
@@ -103,9 +104,10 @@ func (c *callers) authenticate(ctx context.Context) (context.Context, error) {
 	return ctx, nil
 }
 
-// serverOptions is the Peer server's interceptor chain: logging, recovery,
-// auth (all but health), then the per-identity call rate limit.
-func serverOptions(log *slog.Logger, c *callers, limit ratelimit.Limiter) []grpc.ServerOption {
+// serverOptions is the Peer server's interceptor chain: metrics (when m is
+// set; first, so refusals count with their codes), logging, recovery, auth
+// (all but health), then the per-identity call rate limit.
+func serverOptions(log *slog.Logger, c *callers, limit ratelimit.Limiter, m *Metrics) []grpc.ServerOption {
 	lf := grpcsrv.CallLogger(log)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	rec := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
@@ -115,18 +117,24 @@ func serverOptions(log *slog.Logger, c *callers, limit ratelimit.Limiter) []grpc
 	needAuth := selector.MatchFunc(func(_ context.Context, m interceptors.CallMeta) bool {
 		return m.Service != grpc_health_v1.Health_ServiceDesc.ServiceName
 	})
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if m != nil {
+		unary = append(unary, m.calls.UnaryServerInterceptor())
+		stream = append(stream, m.calls.StreamServerInterceptor())
+	}
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(
+		grpc.ChainUnaryInterceptor(append(unary,
 			logging.UnaryServerInterceptor(lf, logOpts...),
 			recovery.UnaryServerInterceptor(rec...),
 			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(c.authenticate), needAuth),
 			selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(limit), needAuth),
-		),
-		grpc.ChainStreamInterceptor(
+		)...),
+		grpc.ChainStreamInterceptor(append(stream,
 			logging.StreamServerInterceptor(lf, logOpts...),
 			recovery.StreamServerInterceptor(rec...),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(c.authenticate), needAuth),
 			selector.StreamServerInterceptor(ratelimit.StreamServerInterceptor(limit), needAuth),
-		),
+		)...),
 	}
 }

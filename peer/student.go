@@ -29,8 +29,15 @@ func (p *Peer) warmup(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
+	// Fit takes every step itself; the time between its Progress calls is
+	// the step time (with the batch's copy in, as in rounds).
+	last := start
+	progress := func(int, int, int, float32) {
+		p.metrics.observeStep(stepWarmup, last)
+		last = time.Now()
+	}
 	stats, err := torch.Fit(ctx, p.engine, p.pools.Train, p.shard,
-		torch.FitConfig{Epochs: p.cfg.WarmupEpochs, Batch: p.cfg.Batch, Seed: p.cfg.Seed})
+		torch.FitConfig{Epochs: p.cfg.WarmupEpochs, Batch: p.cfg.Batch, Seed: p.cfg.Seed, Progress: progress})
 	if err != nil {
 		return fmt.Errorf("warmup: %w", err)
 	}
@@ -83,7 +90,9 @@ func (p *Peer) trainRound(ctx context.Context, plan roundPlan, ensemble []float3
 			copy(tx[r*f:(r+1)*f], plan.call.Inputs[plan.transfer[k]*f:])
 			copy(tt[r*classes:(r+1)*classes], ensemble[k*classes:])
 		}
+		stepStart := time.Now()
 		st, err := eng.TrainStep(torch.Step{X: x, Labels: y, TransferX: tx, Teacher: tt, Alpha: alpha, Temperature: p.cfg.KDTemperature})
+		p.metrics.observeStep(stepRound, stepStart)
 		if err != nil {
 			return steps, mean(sum, steps), fmt.Errorf("round %d step %d: %w", plan.round, steps+1, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/taonet/taonet/internal/exchange"
+	"github.com/taonet/taonet/internal/metrics"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
 
@@ -17,8 +18,9 @@ import (
 // mutual-TLS connection per peer (identity and address), checking the
 // SPIFFE ID of each peer it reaches. Close it when done.
 type Teachers struct {
-	dialer *Dialer
-	limits Limits
+	dialer  *Dialer
+	limits  Limits
+	metrics *Metrics // set by the Peer that owns it; nil: none
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by identity + " " + address
@@ -47,7 +49,8 @@ func (t *Teachers) client(info *taonetv1.PeerInfo) (taonetv1.PeerClient, error) 
 		return taonetv1.NewPeerClient(conn), nil
 	}
 	conn, err := t.dialer.Dial(info,
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.limits.MaxMessageBytes), grpc.MaxCallSendMsgSize(t.limits.MaxMessageBytes)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.limits.MaxMessageBytes), grpc.MaxCallSendMsgSize(t.limits.MaxMessageBytes)),
+		grpc.WithStatsHandler(t.metrics.exchangeMetrics().ClientHandler(info.GetIdentity())))
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +89,7 @@ func (t *Teachers) Forward(ctx context.Context, peers []*taonetv1.PeerInfo, call
 				return
 			}
 			out[i].Logits, out[i].Elapsed = res.Logits, res.Elapsed
+			t.metrics.exchangeMetrics().AddBatches(metrics.RPCForward, metrics.RoleClient, info.GetIdentity(), call.Batches())
 		})
 	}
 	wg.Wait()
@@ -101,6 +105,9 @@ func (t *Teachers) Backward(ctx context.Context, info *taonetv1.PeerInfo, round 
 	sum, err := exchange.Backward(ctx, c, round, classes, t.limits.ChunkBytes, grads)
 	if err != nil {
 		return nil, fmt.Errorf("backward to %s: %w", info.GetIdentity(), err)
+	}
+	if !sum.GetDisabled() {
+		t.metrics.exchangeMetrics().AddBatches(metrics.RPCBackward, metrics.RoleClient, info.GetIdentity(), len(grads))
 	}
 	return sum, nil
 }

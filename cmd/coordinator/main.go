@@ -6,12 +6,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/taonet/taonet/internal/logformat"
 )
 
 func main() {
@@ -36,15 +37,18 @@ Everything lives in one home folder (--home, or $TAONET_HOME): the CA, the
 coordinator's certificate and the database.`,
 		Example: `  coordinator init --home ./net --hosts localhost,127.0.0.1
   coordinator token create --home ./net --name alice
-  coordinator serve --home ./net --listen 127.0.0.1:7443`,
+  coordinator serve --home ./net --listen 127.0.0.1:7443 --http 127.0.0.1:9090
+  coordinator status --home ./net`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	// One --home for every subcommand, before or after its name.
 	home := root.PersistentFlags().String("home", homeDefault(), "coordinator home folder")
+	logFormat := root.PersistentFlags().String("log-format", envDefault("TAONET_LOG_FORMAT", logformat.Text), "log format: text (key=value) or json (one object a line)")
 	root.AddCommand(
 		newInitCmd(home),
-		newServeCmd(home),
+		newServeCmd(home, logFormat),
+		newStatusCmd(home),
 		newTokenCmd(home),
 		newClientCertCmd(home),
 		newRevokeCmd(home),
@@ -64,9 +68,4 @@ func envDefault(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// newLogger logs to stderr in text form.
-func newLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

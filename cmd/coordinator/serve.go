@@ -9,10 +9,12 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/internal/logformat"
 )
 
-// newServeCmd is the serve command; home is the root's --home.
-func newServeCmd(home *string) *cobra.Command {
+// newServeCmd is the serve command; home and logFormat are the root's
+// --home and --log-format.
+func newServeCmd(home, logFormat *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the Coordinator and Ledger services and run the round schedule",
@@ -40,10 +42,17 @@ with ResourceExhausted. A joined peer without a Watch stream for
 --away-after is away: out of rounds and of ListPeers until it watches or
 joins again.
 
-Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
+--http ADDR serves /metrics (Prometheus), /healthz and /readyz on ADDR, a
+loopback address such as 127.0.0.1:9090 unless --http-public is given.
+/readyz and gRPC health say SERVING once the ledger is open and the server
+serves. Logs go to stderr as text, or as JSON with --log-format json.
+
+Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION, TAONET_HTTP,
+TAONET_LOG_FORMAT.`,
 		Example: `  coordinator serve --home ./net --listen 127.0.0.1:7443
   coordinator serve --home ./net --round-every 20s --distill-timeout 10s --eval-timeout 5s
-  coordinator serve --home ./net --cron "*/5 * * * *" --validation /srv/private-validation`,
+  coordinator serve --home ./net --cron "*/5 * * * *" --validation /srv/private-validation
+  coordinator serve --home ./net --http 127.0.0.1:9090 --log-format json`,
 		Args: cobra.NoArgs,
 	}
 	def := coordinator.DefaultConfig()
@@ -67,13 +76,20 @@ Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 	maxHealthWatches := f.Int("max-health-watches", def.MaxHealthWatches, "most health Watch streams open at once, from everyone")
 	handshake := f.Duration("handshake-timeout", def.HandshakeTimeout, "deadline of a new connection's TLS handshake")
 	idle := f.Duration("idle-timeout", def.IdleTimeout, "close connections with no call open this long")
+	httpAddr := f.String("http", envDefault("TAONET_HTTP", ""), "serve /metrics, /healthz and /readyz on this HOST:PORT, e.g. 127.0.0.1:9090 (default: off)")
+	httpPublic := f.Bool("http-public", false, "allow --http on an address other than loopback (metrics name every peer, its scores and balance)")
 	callLimits := callLimitFlags(cmd, def)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
 		if err := callLimits(&cfg); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
-		cfg.Home, cfg.Listen, cfg.Logger, cfg.LeafLifetime = *home, *listen, newLogger(), *lifetime
+		logger, err := logformat.New(cmd.ErrOrStderr(), *logFormat)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		cfg.Home, cfg.Listen, cfg.Logger, cfg.LeafLifetime = *home, *listen, logger, *lifetime
+		cfg.HTTP, cfg.HTTPPublic = *httpAddr, *httpPublic
 		cfg.RoundEvery, cfg.RoundCron, cfg.DistillTimeout, cfg.EvalTimeout = *every, *cronExpr, *distillT, *evalT
 		cfg.Transfer, cfg.TransferBatch, cfg.Validation, cfg.ValidationSamples = *transfer, *batch, *validation, *samples
 		cfg.Smoothing, cfg.QueryPeers = *smoothing, *queryPeers
@@ -84,6 +100,9 @@ Environment: TAONET_HOME, TAONET_LISTEN, TAONET_VALIDATION.`,
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on %s (trust domain %s, CA pin %s)\n", s.Addr(), s.TrustDomain(), s.CAPin())
+		if h := s.HTTP(); h != nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "coordinator http on http://%s (/metrics, /healthz, /readyz)\n", h.Addr())
+		}
 		return s.Run(cmd.Context())
 	}
 	return cmd

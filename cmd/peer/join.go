@@ -2,16 +2,16 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/taonet/taonet/internal/logformat"
 	"github.com/taonet/taonet/peer"
 )
 
-// newJoinCmd is the join command; home is the root's --home.
-func newJoinCmd(home *string) *cobra.Command {
+// newJoinCmd is the join command; home and logFormat are the root's --home
+// and --log-format.
+func newJoinCmd(home, logFormat *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "join",
 		Short: "Enroll with a coordinator (first time) and take part in the network",
@@ -42,8 +42,15 @@ Callers are bounded per identity (--call-rate, --call-burst), per stream
 connection (--max-streams, --max-message-bytes, --idle-timeout) and in
 connections (--max-conns, --max-conns-per-host, --handshake-timeout).
 
+--http ADDR serves /metrics (Prometheus), /healthz and /readyz on ADDR, a
+loopback address such as 127.0.0.1:9091 unless --http-public is given.
+/readyz and gRPC health say SERVING once the model is loaded (restored from
+its checkpoint, or warmed up). Logs go to stderr as text, or as JSON with
+--log-format json; every line carries the peer's identity ("peer").
+
 Environment: TAONET_HOME, TAONET_COORDINATOR, TAONET_TOKEN, TAONET_CA_PIN,
-TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
+TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA,
+TAONET_HTTP, TAONET_LOG_FORMAT.`,
 		Example: `  peer join --coordinator 127.0.0.1:7443 --token T --ca-pin sha256:abcd... --home ./alice
   peer join --coordinator 127.0.0.1:7443 --home ./alice --model cnn --shard 0/3 --alpha 0.1 --seed 7`,
 		Args: cobra.NoArgs,
@@ -71,6 +78,8 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 	kdTemp := f.Float64("kd-temperature", def.KDTemperature, "distillation temperature")
 	hidden := f.Int("hidden-checks", def.HiddenChecks, "own labelled examples mixed among the transfer inputs to check teachers (0: none)")
 	warmup := f.Int("warmup-epochs", def.WarmupEpochs, "epochs on the own shard before joining when there is no checkpoint (0: none)")
+	httpAddr := f.String("http", envDefault("TAONET_HTTP", ""), "serve /metrics, /healthz and /readyz on this HOST:PORT, e.g. 127.0.0.1:9091 (default: off)")
+	httpPublic := f.Bool("http-public", false, "allow --http on an address other than loopback (metrics name the peer's callers and teachers)")
 	limits := limitFlags(cmd, def.Limits)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg := def
@@ -87,12 +96,18 @@ TAONET_LISTEN, TAONET_ADVERTISE, TAONET_MODEL, TAONET_DEVICE, TAONET_DATA.`,
 		cfg.Gradients = peer.Gradients{Accept: *grads, Clip: *gradClip, Scale: *gradScale}
 		cfg.LocalSteps, cfg.Batch, cfg.KDMix, cfg.KDTemperature = *localSteps, *batch, *kdMix, *kdTemp
 		cfg.HiddenChecks, cfg.WarmupEpochs = *hidden, *warmup
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		cfg.HTTP, cfg.HTTPPublic = *httpAddr, *httpPublic
+		if cfg.Logger, err = logformat.New(cmd.ErrOrStderr(), *logFormat); err != nil {
+			return err
+		}
 		p, err := peer.New(cmd.Context(), cfg)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "peer %s serving on %s\n", p.ID(), p.Addr())
+		if h := p.HTTP(); h != nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "peer http on http://%s (/metrics, /healthz, /readyz)\n", h.Addr())
+		}
 		return p.Run(cmd.Context())
 	}
 	return cmd

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/taonet/taonet/internal/logformat"
 )
 
 func main() {
@@ -31,13 +33,16 @@ func newRoot() *cobra.Command {
 private data, serves its model to the other peers over mutual TLS and
 distills from them each round, earning TAO for useful knowledge.`,
 		Example: `  peer join --coordinator 127.0.0.1:7443 --token T --ca-pin sha256:... --home ./alice
+  peer join --coordinator 127.0.0.1:7443 --home ./alice --http 127.0.0.1:9091
+  peer status --home ./alice
   peer train --model mlp --epochs 3`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	// One --home for every subcommand, before or after its name.
 	home := root.PersistentFlags().String("home", homeDefault(), "peer home folder")
-	root.AddCommand(newJoinCmd(home), newTrainCmd(home))
+	logFormat := root.PersistentFlags().String("log-format", envDefault("TAONET_LOG_FORMAT", logformat.Text), "log format: text (key=value) or json (one object a line)")
+	root.AddCommand(newJoinCmd(home, logFormat), newStatusCmd(home), newTrainCmd(home))
 	return root
 }
 
