@@ -42,7 +42,7 @@ const (
 	// answer, which must hold for six peers on two cores under the race
 	// detector beside other test packages (1.2s did not).
 	advDistill = 2000 * time.Millisecond
-	advLR         = 1e-3 // the honest peers' Adam learning rate (peer default)
+	advLR      = 1e-3 // the honest peers' Adam learning rate (peer default)
 	// advTolerance is how much worse the honest peers' mean validation
 	// loss may be with the adversaries than without. Rounds draw random
 	// seeds and validation samples, so runs spread: without adversaries
