@@ -83,6 +83,16 @@ func TestForward(t *testing.T) {
 		{"ErrShape", "whole number of 784-value rows", make([]float32, 785)},
 		{"ErrNaN", "value 900 is NaN", nan},
 		{"ErrInf", "value 3 is -Inf", inf},
+		// The finiteness test reads two values per 64-bit word: every
+		// place in a word, at both ends, in a buffer that starts off the
+		// word boundary.
+		{"ErrNaNFirst", "value 0 is NaN", withAt(1, 0, 0, float32(math.NaN()))},
+		{"ErrInfLast", "value 1567 is +Inf", withAt(2, 0, 1567, float32(math.Inf(1)))},
+		{"ErrNaNOffFirst", "value 0 is NaN", withAt(1, 1, 0, float32(math.NaN()))},
+		{"ErrNaNOffSecond", "value 1 is NaN", withAt(1, 1, 1, float32(math.NaN()))},
+		{"ErrInfOffLast", "value 783 is -Inf", withAt(1, 1, 783, float32(math.Inf(-1)))},
+		{"ErrNaNOffMiddle", "value 400 is NaN", withAt(1, 1, 400, float32(math.NaN()))},
+		{"ErrMaxNaN", "value 401 is NaN", withAt(1, 0, 401, math.Float32frombits(0xffffffff))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := m.Forward(tc.x); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -276,4 +286,14 @@ func TestCheckpoint(t *testing.T) {
 			t.Fatal("no error")
 		}
 	})
+}
+
+// withAt is rows random input rows with v at index i, in a buffer that
+// starts off words elements into its allocation.
+func withAt(rows, off, i int, v float32) []float32 {
+	x, _ := batch(rows, 1)
+	buf := make([]float32, off+len(x))
+	copy(buf[off:], x)
+	buf[off+i] = v
+	return buf[off:]
 }
