@@ -111,7 +111,9 @@ for ((i = 0; i < PEERS; i++)); do
 done
 nmlp=$(((PEERS + 1) / 2))
 echo "taonet demo: $PEERS peers ($nmlp mlp, $((PEERS - nmlp)) cnn) on Dirichlet-0.1 shards of Fashion-MNIST,"
-echo "$ROUNDS rounds, one every $ROUND_EVERY ($DISTILL to distill, up to $EVAL to evaluate). Logs and homes: $D"
+rounds=rounds
+[ "$ROUNDS" = 1 ] && rounds=round
+echo "$ROUNDS $rounds, one every $ROUND_EVERY ($DISTILL to distill, up to $EVAL to evaluate). Logs and homes: $D"
 
 step "building the demo's client (internal/demo)"
 "${GO:-go}" build -o "$D/bin/demo" ./internal/demo
