@@ -20,6 +20,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/peer"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 
@@ -162,18 +163,7 @@ func (n *testNet) mustClient(tb testing.TB, name string) *certs.Source {
 // without telling the database.
 func mustRogue(tb testing.TB, ca *certs.CA, id certs.ID, nb, na time.Time) *certs.Source {
 	tb.Helper()
-	key, err := certs.NewKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	csr, err := certs.NewCSR(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	iss, err := ca.Issue(csr, id, nb, na)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	iss, key := testdata.Issue(tb, ca, id, nb, na)
 	keyPEM, err := certs.EncodeKey(key)
 	if err != nil {
 		tb.Fatal(err)

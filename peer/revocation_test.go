@@ -15,6 +15,7 @@ import (
 
 	"github.com/taonet/taonet/certs"
 	"github.com/taonet/taonet/coordinator"
+	"github.com/taonet/taonet/internal/testdata"
 	"github.com/taonet/taonet/peer"
 	taonetv1 "github.com/taonet/taonet/proto/taonet/v1"
 )
@@ -156,18 +157,7 @@ func shortLivedClient(tb testing.TB, home, name string, notAfter time.Time) *pee
 	if err != nil {
 		tb.Fatal(err)
 	}
-	key, err := certs.NewKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	csr, err := certs.NewCSR(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	iss, err := ca.Issue(csr, certs.ClientID(testTD, name), time.Now().Add(-time.Minute), notAfter)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	iss, key := testdata.Issue(tb, ca, certs.ClientID(testTD, name), time.Now().Add(-time.Minute), notAfter)
 	keyPEM, err := certs.EncodeKey(key)
 	if err != nil {
 		tb.Fatal(err)

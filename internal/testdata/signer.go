@@ -2,6 +2,7 @@ package testdata
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"testing"
 	"time"
 
@@ -21,6 +22,21 @@ func RoundSigner(tb testing.TB, db *ledger.DB, trustDomain string) *certs.CA {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	nb, na := certs.Validity(now, time.Hour)
+	iss, key := Issue(tb, ca, certs.CoordinatorID(trustDomain), nb, na)
+	if err := db.EnrollIssued(context.Background(), iss, now); err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.SignRoundsWith(ledger.RoundSigner{Key: key, Cert: iss.Cert}); err != nil {
+		tb.Fatal(err)
+	}
+	return ca
+}
+
+// Issue signs a certificate for id with ca, valid from nb to na, for a new
+// key, bypassing the coordinator (a test's rogue or short-lived identity).
+func Issue(tb testing.TB, ca *certs.CA, id certs.ID, nb, na time.Time) (*certs.Issued, *ecdsa.PrivateKey) {
+	tb.Helper()
 	key, err := certs.NewKey()
 	if err != nil {
 		tb.Fatal(err)
@@ -29,16 +45,9 @@ func RoundSigner(tb testing.TB, db *ledger.DB, trustDomain string) *certs.CA {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nb, na := certs.Validity(now, time.Hour)
-	iss, err := ca.Issue(csr, certs.CoordinatorID(trustDomain), nb, na)
+	iss, err := ca.Issue(csr, id, nb, na)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := db.EnrollIssued(context.Background(), iss, now); err != nil {
-		tb.Fatal(err)
-	}
-	if err := db.SignRoundsWith(ledger.RoundSigner{Key: key, Cert: iss.Cert}); err != nil {
-		tb.Fatal(err)
-	}
-	return ca
+	return iss, key
 }
