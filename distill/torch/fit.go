@@ -88,8 +88,7 @@ func Fit(ctx context.Context, m *Model, d *distill.Dataset, idx []int, cfg FitCo
 			}
 			part := order[s*cfg.Batch : min((s+1)*cfg.Batch, len(order))]
 			step.X, step.Labels = x[:len(part)*d.Features()], y[:len(part)]
-			b.fill(part, step.X, step.Labels)
-			st, err := m.trainStep(step, true)
+			st, err := m.trainStep(step, func() { b.fill(part, step.X, step.Labels) })
 			if err != nil {
 				return stats, fmt.Errorf("fit: epoch %d step %d: %w", epoch, s+1, err)
 			}

@@ -139,14 +139,24 @@ func (m *Model) Close() error {
 // Forward returns the logits ([rows, Classes], row-major) of the rows of x,
 // without tracking gradients.
 func (m *Model) Forward(x []float32) ([]float32, error) {
-	rows, err := m.rows("forward", x)
+	rows, err := m.wholeRows("forward", x)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float32, rows*m.classes)
+	var bad error
 	err = m.call("forward", func(h *C.tn_model) *C.char {
+		// The finiteness scan runs on the model's thread, which then
+		// finds the rows in its cache: scanned by the caller, a batch of
+		// 256 mlp rows took 5-10% longer (measured).
+		if bad = finite("forward: input", x); bad != nil {
+			return nil
+		}
 		return C.c_model_forward(h, (*C.float)(&x[0]), C.int64_t(rows), (*C.float)(&out[0]))
 	})
+	if bad != nil {
+		return nil, bad
+	}
 	if err != nil {
 		return nil, err
 	}

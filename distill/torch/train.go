@@ -76,13 +76,16 @@ type StepStats struct {
 // clip or learning rate) is refused before anything changes; a non-finite
 // loss is refused without a step.
 func (m *Model) TrainStep(s Step) (StepStats, error) {
-	return m.trainStep(s, false)
+	return m.trainStep(s, nil)
 }
 
-// trainStep is TrainStep; checked says that the caller has already checked
-// that X is finite and the labels are in range (Fit, once for its whole
-// data set), so the step does not scan them again.
-func (m *Model) trainStep(s Step, checked bool) (StepStats, error) {
+// trainStep is TrainStep. A non-nil fill writes X and Labels on the
+// model's thread just before the step, where the step then reads them from
+// the cache, and says that their values need no check: Fit fills them from
+// data it checked once for the whole run (batcher.go). Their lengths are
+// checked as always.
+func (m *Model) trainStep(s Step, fill func()) (StepStats, error) {
+	checked := fill != nil
 	const op = "train step"
 	var st StepStats
 	if s.Temperature == 0 {
@@ -134,6 +137,9 @@ func (m *Model) trainStep(s Step, checked bool) (StepStats, error) {
 	}
 	var out [4]C.float
 	err = m.call(op, func(h *C.tn_model) *C.char {
+		if fill != nil {
+			fill()
+		}
 		return C.c_model_train_step(h, xce, labels, C.int64_t(nce), xkd, teacher, C.int64_t(nkd),
 			C.double(s.Alpha), C.double(s.Temperature), C.double(s.Clip), C.double(s.LR), &out[0])
 	})
