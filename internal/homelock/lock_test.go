@@ -1,7 +1,9 @@
 package homelock_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,24 @@ import (
 
 	"github.com/taonet/taonet/internal/homelock"
 )
+
+// holdEnv makes the test binary a lock holder (see TestMain).
+const holdEnv = "HOMELOCK_TEST_HOLD"
+
+// TestMain runs the tests, or, with holdEnv set to a home, holds that
+// home's lock until killed.
+func TestMain(m *testing.M) {
+	if home := os.Getenv(holdEnv); home != "" {
+		if _, err := homelock.Acquire(home); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println("held")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // TestAcquire: a second holder is refused, also from another process, and
 // the lock is free again after Release or after the holder dies.
@@ -45,26 +65,25 @@ func TestAcquire(t *testing.T) {
 		l2.Release()
 	})
 	t.Run("OKAfterHolderDies", func(t *testing.T) {
-		if _, err := exec.LookPath("flock"); err != nil {
-			t.Skip("flock(1) is not installed")
+		// The holder is this test binary run again (TestMain): it takes
+		// the lock, says so, and waits to be killed.
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), holdEnv+"="+home)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
 		}
-		// Blocking (no -n): the loop below takes and drops the lock, and a
-		// non-blocking flock that met it there would give up at once.
-		cmd := exec.Command("flock", "-o", filepath.Join(home, homelock.File), "sleep", "30")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			l, err := homelock.Acquire(home)
-			if errors.Is(err, homelock.ErrHeld) {
-				break
-			}
-			l.Release()
-			if time.Now().After(deadline) {
-				t.Fatal("the other process never held the lock")
-			}
-			time.Sleep(20 * time.Millisecond)
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "held\n" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the holder process said %q, %v", line, err)
+		}
+		if _, err := homelock.Acquire(home); !errors.Is(err, homelock.ErrHeld) {
+			t.Fatalf("acquire beside a live holder: %v, want ErrHeld", err)
 		}
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
