@@ -160,7 +160,7 @@ func TestRenewal(t *testing.T) {
 		t.Fatalf("after the first certificate expired: %v", err)
 	}
 	n.mustPeer(t, filepath.Join(t.TempDir(), "bob"), n.token(t, "bob"))
-	waitFor(t, 2*time.Second, "alice's Watch stream, reopened after renewal, reports bob", func() bool { return alice.sees(bobID) })
+	waitFor(t, 5*time.Second, "alice's Watch stream, reopened after renewal, reports bob", func() bool { return alice.sees(bobID) })
 	onDisk, err := os.ReadFile(filepath.Join(home, peer.CertFile))
 	if err != nil || !strings.Contains(string(onDisk), "CERTIFICATE") {
 		t.Fatal(err)
