@@ -124,7 +124,7 @@ bench-transport: deps-go
 bench-flood: deps-go
 	bash scripts/bench-flood.sh
 
-## bench-torch: Go training step beside PyTorch eager (writes results/bench-torch.json)
+## bench-torch: whole epochs and serving inference beside PyTorch eager, interleaved (writes results/bench-torch.json)
 bench-torch: shim
 	bash scripts/bench-torch.sh
 
