@@ -8,38 +8,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/taonet/taonet/internal/benchresult"
 )
 
-// entry is one figure of results/bench-flood.json, in the house format:
-// value against a baseline measured in the same run, both medians over
-// the repetitions, with their spread.
-type entry struct {
-	Name     string  `json:"name"`
-	Value    float64 `json:"value"`
-	Unit     string  `json:"unit"`
-	Baseline float64 `json:"baseline"`
-	Ratio    float64 `json:"ratio"`
-	// Min and Max are the spread of Value over the repetitions; RatioMin
-	// and RatioMax that of the ratio taken within each repetition.
-	Min      float64 `json:"min"`
-	Max      float64 `json:"max"`
-	RatioMin float64 `json:"ratio_min"`
-	RatioMax float64 `json:"ratio_max"`
-}
+// entry and newEntry are the figures of results/*.json (internal/benchresult).
+type entry = benchresult.Entry
 
-// newEntry is value against baseline; a zero baseline gives ratio 0.
-func newEntry(name, unit string, value, baseline []float64) entry {
-	v, b := statOf(value), statOf(baseline)
-	e := entry{Name: name, Value: round3(v.Median), Unit: unit, Baseline: round3(b.Median), Min: round3(v.Min), Max: round3(v.Max)}
-	for _, x := range baseline {
-		if x == 0 {
-			return e
-		}
-	}
-	q := statOf(ratios(value, baseline))
-	e.Ratio, e.RatioMin, e.RatioMax = round3(v.Median/b.Median), round3(q.Min), round3(q.Max)
-	return e
-}
+var newEntry = benchresult.NewEntry
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/taonet/taonet/internal/benchresult"
 )
 
 // Goals of the benchmark.
@@ -125,28 +127,10 @@ func (r *report) marginal(a, b int) []float64 {
 	return out
 }
 
-// entry is one figure of results/<bench>.json.
-type entry struct {
-	Name     string  `json:"name"`
-	Value    float64 `json:"value"`
-	Unit     string  `json:"unit"`
-	Baseline float64 `json:"baseline"`
-	Ratio    float64 `json:"ratio"`
-	// Min and Max are the spread of Value over the repetitions; RatioMin
-	// and RatioMax that of the ratio taken within each repetition.
-	Min      float64 `json:"min"`
-	Max      float64 `json:"max"`
-	RatioMin float64 `json:"ratio_min"`
-	RatioMax float64 `json:"ratio_max"`
-}
+// entry and newEntry are the figures of results/*.json (internal/benchresult).
+type entry = benchresult.Entry
 
-// newEntry is value against baseline, both medians over the repetitions,
-// with the spread of value and of the ratios paired by repetition.
-func newEntry(name, unit string, value, baseline []float64) entry {
-	v, b, q := statOf(value), statOf(baseline), statOf(ratios(value, baseline))
-	return entry{Name: name, Value: round3(v.Median), Unit: unit, Baseline: round3(b.Median), Ratio: round3(v.Median / b.Median),
-		Min: round3(v.Min), Max: round3(v.Max), RatioMin: round3(q.Min), RatioMax: round3(q.Max)}
-}
+var newEntry = benchresult.NewEntry
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
