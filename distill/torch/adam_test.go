@@ -2,7 +2,9 @@ package torch_test
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/taonet/taonet/distill/torch"
@@ -164,5 +166,42 @@ func TestParams(t *testing.T) {
 	mustSteps(t, a, 0, 1)
 	if d := maxDiff(pa, mustParams(t, a)); d == 0 {
 		t.Fatal("a step left the parameters unchanged")
+	}
+}
+
+// SetParams writes the parameters that Params reads back and that Forward
+// uses; a wrong length or a NaN is refused with the model unchanged.
+func TestSetParams(t *testing.T) {
+	a, b := mustModel(t, torch.ArchMLP, 3), mustModel(t, torch.ArchMLP, 4)
+	pb := mustParams(t, b)
+	x, _ := batch(4, 9)
+	if d := maxDiff(mustForward(t, a, x), mustForward(t, b, x)); d == 0 {
+		t.Fatal("two seeds gave the same model")
+	}
+	if err := a.SetParams(pb); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(mustParams(t, a), pb); d != 0 {
+		t.Fatalf("parameters differ by %g after SetParams", d)
+	}
+	if d := maxDiff(mustForward(t, a, x), mustForward(t, b, x)); d != 0 {
+		t.Fatalf("forward differs by %g after SetParams", d)
+	}
+	// Training after SetParams still works (the optimizer holds the same tensors).
+	mustSteps(t, a, 0, 1)
+	if d := maxDiff(mustParams(t, a), pb); d == 0 {
+		t.Fatal("a step after SetParams left the parameters unchanged")
+	}
+	before := mustParams(t, a)
+	if err := a.SetParams(pb[1:]); err == nil {
+		t.Fatal("SetParams took one value too few")
+	}
+	bad := append([]float32(nil), pb...)
+	bad[len(bad)-1] = float32(math.NaN())
+	if err := a.SetParams(bad); err == nil || !strings.Contains(err.Error(), "not finite") {
+		t.Fatalf("SetParams with a NaN: got %v", err)
+	}
+	if d := maxDiff(mustParams(t, a), before); d != 0 {
+		t.Fatalf("a refused SetParams changed the parameters by %g", d)
 	}
 }

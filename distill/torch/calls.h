@@ -35,7 +35,8 @@
 	X(model_load) \
 	X(model_set_multi_tensor_adam) \
 	X(model_adam_update) \
-	X(model_params)
+	X(model_params) \
+	X(model_set_params)
 
 #define TN_DECLARE_CALL(name) __typeof__(tn_##name) c_##name;
 TN_CALLS(TN_DECLARE_CALL)

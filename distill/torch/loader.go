@@ -62,6 +62,7 @@ char *c_model_load(tn_model *m, const char *p) { return p_tn_model_load(m, p); }
 char *c_model_set_multi_tensor_adam(tn_model *m, int32_t on) { return p_tn_model_set_multi_tensor_adam(m, on); }
 char *c_model_adam_update(tn_model *m, int32_t *o) { return p_tn_model_adam_update(m, o); }
 char *c_model_params(tn_model *m, float *o, int64_t n) { return p_tn_model_params(m, o, n); }
+char *c_model_set_params(tn_model *m, const float *i, int64_t n) { return p_tn_model_set_params(m, i, n); }
 */
 import "C"
 

@@ -176,6 +176,19 @@ func (m *Model) Params() ([]float32, error) {
 	return out, nil
 }
 
+// SetParams overwrites every parameter with p, NumParams values in
+// Params's layout: parameter averaging (FedAvg) writes the average back
+// this way. A wrong length or a non-finite value is refused and leaves the
+// model unchanged; the optimizer's state is kept.
+func (m *Model) SetParams(p []float32) error {
+	if len(p) != m.nParams {
+		return fmt.Errorf("set parameters: %d values, the model has %d parameters", len(p), m.nParams)
+	}
+	return m.call("set parameters", func(h *C.tn_model) *C.char {
+		return C.c_model_set_params(h, (*C.float)(&p[0]), C.int64_t(len(p)))
+	})
+}
+
 // rows checks that x holds whole, finite input rows and counts them.
 func (m *Model) rows(op string, x []float32) (int, error) {
 	n, err := m.wholeRows(op, x)

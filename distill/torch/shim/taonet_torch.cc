@@ -384,4 +384,26 @@ char *tn_model_params(tn_model *m, float *out, int64_t n) {
   });
 }
 
+char *tn_model_set_params(tn_model *m, const float *in, int64_t n) {
+  return guard("set parameters", [&] {
+    int64_t count = 0;
+    for (const auto &p : m->params) count += p.numel();
+    check(in != nullptr && n == count,
+          "buffer holds " + std::to_string(n) + " values, the model has " +
+              std::to_string(count) + " parameters");
+    for (int64_t i = 0; i < n; i++) {
+      check(std::isfinite(in[i]), "parameter " + std::to_string(i) + " is not finite");
+    }
+    // Every value is checked before the first parameter changes, so a
+    // refused call leaves the model as it was.
+    torch::NoGradGuard no_grad;
+    int64_t at = 0;
+    for (auto &p : m->params) {
+      auto src = torch::from_blob(const_cast<float *>(in) + at, p.sizes(), torch::kFloat32);
+      p.copy_(src.to(p.device()));
+      at += p.numel();
+    }
+  });
+}
+
 }  // extern "C"

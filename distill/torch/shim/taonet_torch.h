@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* TN_ABI_VERSION changes whenever a signature below changes. */
-#define TN_ABI_VERSION 5
+#define TN_ABI_VERSION 6
 
 /* tn_model is one network with its optimizer. A handle is not thread-safe:
  * every tn_model_* call reads or changes the network, its gradients and
@@ -116,6 +116,11 @@ char *tn_model_adam_update(tn_model *m, int32_t *out);
  * model's order, into out, which holds n floats (n must be the count
  * tn_model_info reports). */
 char *tn_model_params(tn_model *m, float *out, int64_t n);
+/* tn_model_set_params overwrites every parameter from in, n floats in
+ * tn_model_params's layout (parameter averaging). It refuses a wrong count
+ * or a non-finite value before changing anything; the optimizer's state
+ * is kept. */
+char *tn_model_set_params(tn_model *m, const float *in, int64_t n);
 /* tn_model_save writes parameters, the optimizer's kind, state, learning
  * rate, momentum and weight decay, and the architecture name to path.
  * tn_model_load restores the parameters and, when the kinds match, the
