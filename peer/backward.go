@@ -77,7 +77,7 @@ func (v *service) Backward(stream taonetv1.Peer_BackwardServer) error {
 	}
 	v.metrics.exchangeMetrics().AddBatches(metrics.RPCBackward, metrics.RoleServer, caller.String(), int(sum.Accepted))
 	if sum.Accepted > 0 {
-		v.grads.bound(g)
+		v.grads.Bound(g)
 		start := time.Now()
 		err := v.model.Apply(x, g)
 		v.metrics.observeStep(stepGradients, start)
@@ -144,7 +144,7 @@ func (v *service) readBackward(stream taonetv1.Peer_BackwardServer, caller certs
 		if err := finite(grad); err != nil {
 			return nil, nil, nil, status.Errorf(codes.InvalidArgument, "Backward: batch %d: gradient %v", req.GetBatchId(), err)
 		}
-		norm, clipped := v.grads.process(grad)
+		norm, clipped := v.grads.Process(grad)
 		sum.Accepted++
 		sum.MeanGradNorm += norm
 		if clipped {
@@ -154,10 +154,10 @@ func (v *service) readBackward(stream taonetv1.Peer_BackwardServer, caller certs
 	}
 }
 
-// bound clips a whole stream's processed gradients to norm Clip*Scale, in
+// Bound clips a whole stream's processed gradients to norm Clip*Scale, in
 // place: each batch is already clipped, but a caller answered for many
 // batches would otherwise steer the step by their number.
-func (g Gradients) bound(all []float32) {
+func (g Gradients) Bound(all []float32) {
 	ss := 0.0
 	for _, v := range all {
 		ss += float64(v) * float64(v)
@@ -171,9 +171,9 @@ func (g Gradients) bound(all []float32) {
 	}
 }
 
-// process clips grad to norm Clip and scales it, in place; it returns the
+// Process clips grad to norm Clip and scales it, in place; it returns the
 // norm before clipping and whether it clipped.
-func (g Gradients) process(grad []float32) (float64, bool) {
+func (g Gradients) Process(grad []float32) (float64, bool) {
 	ss := 0.0
 	for _, v := range grad {
 		ss += float64(v) * float64(v)

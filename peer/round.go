@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -255,15 +254,7 @@ type teacherAnswer struct {
 // ones are left out. It fills rep's lists.
 //
 // The hidden check drops a teacher whose cross-entropy on the hidden rows
-// is worse than uniform guessing (ln(classes)) and also worse than the
-// typical teacher's (the lower median of the teachers' losses and of
-// uniform guessing's) by more than twice that. The second
-// condition matters on non-IID shards: there an honest teacher has rarely
-// or never seen the student's own classes, and its confident mistakes on
-// them put its loss far above uniform guessing too, so the absolute test
-// alone dropped every teacher (seen with Dirichlet 0.1 shards of
-// Fashion-MNIST: honest hidden losses of 5-10). A poisoner, which answers
-// every row against the truth, stands out from the honest majority.
+// reaches distill.HiddenCheckLimit.
 func (p *Peer) checkTeachers(plan roundPlan, answers []TeacherAnswer, weights []*taonetv1.TeacherWeight, rep *RoundReport) []teacherAnswer {
 	classes := plan.call.Classes
 	uniform := math.Log(float64(classes))
@@ -287,11 +278,7 @@ func (p *Peer) checkTeachers(plan roundPlan, answers []TeacherAnswer, weights []
 			finite = append(finite, loss)
 		}
 	}
-	// Uniform guessing counts as one more teacher, so that a lone poisoner
-	// is not its own yardstick.
-	finite = append(finite, uniform)
-	slices.Sort(finite)
-	limit := max(uniform, finite[(len(finite)-1)/2]+2*uniform)
+	limit := distill.HiddenCheckLimit(finite, classes)
 	var kept []teacherAnswer
 	for i, a := range answers {
 		if a.Err != nil {
