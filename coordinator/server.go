@@ -32,7 +32,8 @@ import (
 // Server is a running coordinator: one gRPC port with mutual TLS serving
 // Coordinator, Ledger, health and reflection, plus the revocation poller
 // and certificate renewal, and, with Config.HTTP, the operations HTTP
-// server (/metrics, /healthz, /readyz). Make one with New, then call Run.
+// server (/metrics, /healthz, /readyz) with the dashboard at / (see
+// mountDashboard). Make one with New, then call Run.
 type Server struct {
 	cfg      Config
 	home     *home
@@ -158,6 +159,7 @@ func newServer(ctx context.Context, cfg Config) (*Server, error) {
 			_ = h.close()
 			return nil, err
 		}
+		s.mountDashboard(s.http)
 	}
 	s.state = runstate.NewWriter(cfg.Home, runstate.State{Listen: s.Addr().String(), HTTP: s.httpAddr()}, cfg.Logger)
 	return s, nil

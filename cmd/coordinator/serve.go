@@ -42,8 +42,10 @@ with ResourceExhausted. A joined peer without a Watch stream for
 --away-after is away: out of rounds and of ListPeers until it watches or
 joins again.
 
---http ADDR serves /metrics (Prometheus), /healthz and /readyz on ADDR, a
-loopback address such as 127.0.0.1:9090 unless --http-public is given.
+--http ADDR serves /metrics (Prometheus), /healthz, /readyz and a read-only
+dashboard at / (plots of every peer's loss, accuracy, weight and balance per
+round, the supply, the directory and the last rounds) on ADDR, a loopback
+address such as 127.0.0.1:9090 unless --http-public is given.
 /readyz and gRPC health say SERVING once the ledger is open and the server
 serves. Logs go to stderr as text, or as JSON with --log-format json.
 
@@ -76,7 +78,7 @@ TAONET_LOG_FORMAT.`,
 	maxHealthWatches := f.Int("max-health-watches", def.MaxHealthWatches, "most health Watch streams open at once, from everyone")
 	handshake := f.Duration("handshake-timeout", def.HandshakeTimeout, "deadline of a new connection's TLS handshake")
 	idle := f.Duration("idle-timeout", def.IdleTimeout, "close connections with no call open this long")
-	httpAddr := f.String("http", envDefault("TAONET_HTTP", ""), "serve /metrics, /healthz and /readyz on this HOST:PORT, e.g. 127.0.0.1:9090 (default: off)")
+	httpAddr := f.String("http", envDefault("TAONET_HTTP", ""), "serve /metrics, /healthz, /readyz and the dashboard (/) on this HOST:PORT, e.g. 127.0.0.1:9090 (default: off)")
 	httpPublic := f.Bool("http-public", false, "allow --http on an address other than loopback (metrics name every peer, its scores and balance)")
 	callLimits := callLimitFlags(cmd, def)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -101,7 +103,7 @@ TAONET_LOG_FORMAT.`,
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "coordinator listening on %s (trust domain %s, CA pin %s)\n", s.Addr(), s.TrustDomain(), s.CAPin())
 		if h := s.HTTP(); h != nil {
-			fmt.Fprintf(cmd.OutOrStdout(), "coordinator http on http://%s (/metrics, /healthz, /readyz)\n", h.Addr())
+			fmt.Fprintf(cmd.OutOrStdout(), "coordinator http on http://%s (/metrics, /healthz, /readyz); dashboard at http://%[1]s/\n", h.Addr())
 		}
 		return s.Run(cmd.Context())
 	}

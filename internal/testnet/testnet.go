@@ -121,6 +121,12 @@ func (n *Network) Stop() { n.stop() }
 // it returns once the peer is in the directory.
 func (n *Network) Peer(tb testing.TB, dir, name string) (p *peer.Peer, stop func()) {
 	tb.Helper()
+	return n.PeerServing(tb, dir, name, BandModel{})
+}
+
+// PeerServing is Peer serving model instead of BandModel.
+func (n *Network) PeerServing(tb testing.TB, dir, name string, model peer.Model) (p *peer.Peer, stop func()) {
+	tb.Helper()
 	tok, err := coordinator.CreateToken(context.Background(), n.Home, name, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
@@ -128,7 +134,7 @@ func (n *Network) Peer(tb testing.TB, dir, name string) (p *peer.Peer, stop func
 	cfg := peer.DefaultConfig()
 	cfg.Home, cfg.Coordinator, cfg.HTTP = filepath.Join(dir, name), n.Addr(), "127.0.0.1:0"
 	cfg.Token, cfg.CAPin = tok.Token, n.Server.CAPin()
-	cfg.ServeModel, cfg.Logger = BandModel{}, slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.ServeModel, cfg.Logger = model, slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.BackoffMin, cfg.BackoffMax = 50*time.Millisecond, 500*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	if p, err = peer.New(ctx, cfg); err != nil {
