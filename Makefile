@@ -14,7 +14,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 BUF_VERSION                := v1.75.0
 GRPCURL_VERSION            := v1.9.3
 
-APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3
+APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-rounds bench-transport bench-torch bench-flood gpu-carry
