@@ -9,6 +9,8 @@
 //     weights from coordinator.Score, distill.Ensemble), the peers in one
 //     process; taonet-grads also applies the students' gradients at their
 //     teachers (peer.Gradients, off in the network by default);
+//     taonet-adv makes two peers adversaries (random logits, a copier) and
+//     reports the honest peers' accuracy and share of the emission;
 //   - fedavg: parameter averaging of same-architecture peers with the same
 //     local steps and rounds;
 //   - central: one model on the union of the shards, the ceiling.
@@ -21,7 +23,10 @@
 // -cells, and a run started again skips the cells already there, so an
 // interrupted run resumes where it stopped. At the end it writes the JSON
 // of every cell and the summary (-out), a markdown table (-md) and an SVG
-// plot of mean accuracy per round (-svg).
+// plot of mean accuracy per round (-svg). The summary takes in every
+// finished cell under -cells run with the same parameters, so that a run
+// of one architecture with three seeds and another of a second
+// architecture with one seed make one table.
 //
 // Usage:
 //
@@ -74,7 +79,7 @@ type options struct {
 func parse(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench-quality", flag.ContinueOnError)
 	o := &options{p: defaultParams()}
-	quick := fs.Bool("quick", false, "a smoke run: 4 peers, 5 rounds, one seed, alpha 0.1, mlp")
+	quick := fs.Bool("quick", false, "a smoke run: 5 peers, 5 rounds, one seed, alpha 0.1, mlp")
 	fs.IntVar(&o.p.Peers, "peers", o.p.Peers, "peers per network")
 	fs.IntVar(&o.p.Rounds, "rounds", o.p.Rounds, "rounds per run")
 	fs.IntVar(&o.p.LocalSteps, "local-steps", o.p.LocalSteps, "training steps per peer per round")
@@ -87,7 +92,7 @@ func parse(args []string) (*options, error) {
 	seeds := fs.String("seeds", "1,2,3", "seeds: each is a different split and initialisation, the same for every method")
 	alphas := fs.String("alphas", "0.1,0.5", "Dirichlet alphas of the label skew")
 	archs := fs.String("archs", "mlp,cnn,mixed", "architectures: mlp, cnn, mixed (half each; distillation and local only)")
-	methods := fs.String("methods", "local,taonet,taonet-grads,fedavg,central", "methods to run")
+	methods := fs.String("methods", "local,taonet,taonet-grads,taonet-adv,fedavg,central", "methods to run")
 	fs.IntVar(&o.threads, "threads", 1, "torch CPU threads (and BLAS threads) of the process")
 	fs.IntVar(&o.workers, "workers", 2, "cells run at once")
 	fs.StringVar(&o.data, "data", distill.FashionMNISTDir, "Fashion-MNIST IDX folder")
@@ -110,7 +115,7 @@ func parse(args []string) (*options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		defaults := map[string]func(){
-			"peers":  func() { o.p.Peers = 4 },
+			"peers":  func() { o.p.Peers = 5 },
 			"rounds": func() { o.p.Rounds = 5 },
 			"seeds":  func() { *seeds = "1" },
 			"alphas": func() { *alphas = "0.1" },
@@ -152,12 +157,14 @@ func parse(args []string) (*options, error) {
 	if o.archs, err = parseList(*archs, known(torch.ArchMLP, torch.ArchCNN, "mixed")); err != nil {
 		return nil, fmt.Errorf("-archs: %w", err)
 	}
-	if o.methods, err = parseList(*methods, known(mLocal, mTaonet, mTaoGrad, mFedAvg, mCentral)); err != nil {
+	if o.methods, err = parseList(*methods, known(mLocal, mTaonet, mTaoGrad, mAdv, mFedAvg, mCentral)); err != nil {
 		return nil, fmt.Errorf("-methods: %w", err)
 	}
 	switch {
 	case o.p.WarmupEpochs < 0:
 		return nil, fmt.Errorf("warmup epochs %d must not be negative", o.p.WarmupEpochs)
+	case slices.Contains(o.methods, mAdv) && o.p.Peers < 4:
+		return nil, fmt.Errorf("taonet-adv needs at least 4 peers (2 of them adversaries), not %d", o.p.Peers)
 	case o.p.Peers < 2 || o.p.Rounds < 1 || o.p.LocalSteps < 1 || o.p.Transfer < 1 || o.p.Report < 1:
 		return nil, fmt.Errorf("peers %d (at least 2), rounds %d, local steps %d, transfer %d and report %d must be positive",
 			o.p.Peers, o.p.Rounds, o.p.LocalSteps, o.p.Transfer, o.p.Report)
@@ -197,7 +204,7 @@ func cellsOf(o *options) []Cell {
 		for _, arch := range o.archs {
 			for _, m := range o.methods {
 				switch {
-				case m == mFedAvg && arch == "mixed", m == mCentral && arch == "mixed":
+				case m == mFedAvg && arch == "mixed", m == mCentral && arch == "mixed", m == mAdv && arch == "mixed":
 					continue
 				case m == mCentral:
 					out = append(out, Cell{Method: m, Arch: arch, Seed: seed})
@@ -303,6 +310,10 @@ func run(args []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted after %s: finished cells are kept in %s; run again to resume", time.Since(start).Round(time.Second), o.cells)
 	}
+	results, err = withOthers(o.cells, o.p, results)
+	if err != nil {
+		return err
+	}
 	info, _ := torch.RuntimeInfo()
 	rep := summarize(o, results, info, runtime.NumCPU())
 	if err := writeOutputs(o, rep); err != nil {
@@ -318,6 +329,34 @@ func cmpErr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// withOthers adds to results every other finished cell in dir run with
+// the same parameters, so that runs of different breadth (three seeds of
+// one architecture, one seed of another) make one summary.
+func withOthers(dir string, p Params, results []*CellResult) ([]*CellResult, error) {
+	have := map[string]bool{}
+	for _, r := range results {
+		have[r.key()] = true
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		var res CellResult
+		if json.Unmarshal(b, &res) != nil || res.Params != p || len(res.Rounds) != p.Rounds+1 || have[res.key()] {
+			continue
+		}
+		have[res.key()] = true
+		results = append(results, &res)
+	}
+	return results, nil
 }
 
 // loadCell reads a finished cell; a cell saved with other parameters does

@@ -17,7 +17,7 @@ func TestRunAndResume(t *testing.T) {
 		t.Skipf("Fashion-MNIST not installed: %v", err)
 	}
 	dir := t.TempDir()
-	args := []string{"-peers", "3", "-rounds", "2", "-local-steps", "3", "-transfer", "64", "-report", "100",
+	args := []string{"-peers", "4", "-rounds", "2", "-local-steps", "3", "-transfer", "64", "-report", "100",
 		"-warmup-epochs", "0", "-seeds", "1", "-alphas", "0.5", "-archs", "mlp", "-workers", "1",
 		"-cells", filepath.Join(dir, "cells"), "-out", filepath.Join(dir, "q.json"),
 		"-md", filepath.Join(dir, "q.md"), "-svg", filepath.Join(dir, "q.svg")}
@@ -39,33 +39,41 @@ func TestRunAndResume(t *testing.T) {
 			t.Errorf("%s: curve %v, seeds %d, mean %v", r.Method, r.Curve, r.Seeds, r.Mean)
 		}
 	}
-	for _, m := range []string{mLocal, mTaonet, mTaoGrad, mFedAvg, mCentral} {
+	for _, m := range []string{mLocal, mTaonet, mTaoGrad, mAdv, mFedAvg, mCentral} {
 		if _, ok := got[m]; !ok {
 			t.Errorf("no row for %s", m)
 		}
 	}
-	// Distillation sends 3 students x 2 teachers x (64 transfer + 32 hidden
+	// Distillation sends 4 students x 3 teachers x (64 transfer + 32 hidden
 	// rows) x (784 inputs + 10 logits) x 4 bytes, plus the coordinator's
-	// 3 x 1,000 validation rows; gradients add 10 values per row.
-	wantTaonet := float64(3*2*(64+32)*(784+10)*4+3*1000*(784+10)*4) / 1e6
+	// 4 x 1,000 validation rows; gradients add 10 values per row.
+	wantTaonet := float64(4*3*(64+32)*(784+10)*4+4*1000*(784+10)*4) / 1e6
 	if r := got[mTaonet]; r.MBPerRound != round1(wantTaonet) {
 		t.Errorf("taonet sends %v MB per round, want %v", r.MBPerRound, round1(wantTaonet))
 	}
 	if r := got[mTaoGrad]; !(r.MBPerRound >= got[mTaonet].MBPerRound) {
 		t.Errorf("taonet with gradients sends %v MB per round, less than without", r.MBPerRound)
 	}
+	// With two of four peers adversaries only two students ask.
+	if r := got[mAdv]; r.MBPerRound != round1(float64(2*3*(64+32)*(784+10)*4+4*1000*(784+10)*4)/1e6) {
+		t.Errorf("taonet-adv sends %v MB per round", r.MBPerRound)
+	}
+	// The random answerer is paid nothing and the copier is a duplicate.
+	if r := got[mAdv]; r.HonestShare != 1 {
+		t.Errorf("the adversaries got %v of the emission", 1-r.HonestShare)
+	}
 	// FedAvg: every peer sends and receives the mlp's 235,146 parameters.
-	if r := got[mFedAvg]; r.MBPerRound != round1(float64(3*2*4*235146)/1e6) {
+	if r := got[mFedAvg]; r.MBPerRound != round1(float64(4*2*4*235146)/1e6) {
 		t.Errorf("fedavg sends %v MB per round", r.MBPerRound)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "q.md"))
 	svg, _ := os.ReadFile(filepath.Join(dir, "q.svg"))
-	if !strings.Contains(string(md), "| mlp | 0.5 | taonet |") || strings.Count(string(svg), "<polyline") != 5 {
+	if !strings.Contains(string(md), "| mlp | 0.5 | taonet | 1 |") || strings.Count(string(svg), "<polyline") != 6 {
 		t.Errorf("markdown:\n%s\nsvg has %d lines", md, strings.Count(string(svg), "<polyline"))
 	}
 	cells, _ := filepath.Glob(filepath.Join(dir, "cells", "*.json"))
-	if len(cells) != 5 {
-		t.Fatalf("%d cells saved, want 5", len(cells))
+	if len(cells) != 6 {
+		t.Fatalf("%d cells saved, want 6", len(cells))
 	}
 	// A second run reuses every cell: a cell file's results come back as
 	// they were, even when doctored, which only a reused cell can show.
@@ -105,7 +113,7 @@ func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 func TestParseRefuses(t *testing.T) {
 	for _, args := range [][]string{
 		{"-alphas", "0"}, {"-alphas", "x"}, {"-archs", "rnn"}, {"-methods", "fedprox"}, {"-peers", "1"},
-		{"-seeds", ""}, {"-kd-mix", "2"}, {"-workers", "0"}, {"extra"},
+		{"-seeds", ""}, {"-kd-mix", "2"}, {"-peers", "3"}, {"-workers", "0"}, {"extra"},
 	} {
 		if _, err := parse(args); err == nil {
 			t.Errorf("parse(%q) accepted", args)

@@ -45,18 +45,27 @@ type Row struct {
 	// bytes).
 	MBPerRound float64 `json:"mb_per_round"`
 	Dropped    float64 `json:"dropped_teachers_per_round,omitempty"`
+	// HonestShare is the mean share of the emission paid to honest peers
+	// over the rounds (taonet-adv), Ensemble the mean accuracy of the
+	// students' ensembles on the transfer rows after the last round.
+	HonestShare float64 `json:"honest_share,omitempty"`
+	Ensemble    float64 `json:"ensemble_accuracy,omitempty"`
+	// Clean is, for taonet-adv, the same honest peers' mean accuracy after
+	// the last round of the taonet run without adversaries (same seeds).
+	Clean float64 `json:"clean_accuracy,omitempty"`
 	// Curve and WorstCurve are the mean over seeds per round, from round 0.
 	Curve      []float64 `json:"curve"`
 	WorstCurve []float64 `json:"worst_curve"`
 }
 
-var methodOrder = []string{mLocal, mFedAvg, mTaonet, mTaoGrad, mCentral}
+var methodOrder = []string{mLocal, mFedAvg, mTaonet, mTaoGrad, mAdv, mCentral}
 
 var methodLabel = map[string]string{
 	mLocal:   "local-only",
 	mFedAvg:  "FedAvg",
 	mTaonet:  "taonet",
 	mTaoGrad: "taonet + gradients",
+	mAdv:     "taonet, 2 adversaries",
 	mCentral: "centralized",
 }
 
@@ -103,21 +112,28 @@ func summarize(o *options, cells []*CellResult, torchInfo string, cpus int) *Sum
 			row.Worst += last.Worst / n
 			row.MeanMin, row.MeanMax = min(row.MeanMin, last.Mean), max(row.MeanMax, last.Mean)
 			row.WorstMin, row.WorstMax = min(row.WorstMin, last.Worst), max(row.WorstMax, last.Worst)
-			var bytes, dropped float64
+			var bytes, dropped, honest float64
 			for i, r := range c.Rounds {
 				row.Curve[i] += r.Mean / n
 				row.WorstCurve[i] += r.Worst / n
 				bytes += float64(r.Bytes)
 				dropped += float64(r.Dropped)
+				honest += r.HonestShare
 			}
 			rounds := float64(len(c.Rounds) - 1)
 			row.MBPerRound += bytes / rounds / 1e6 / n
 			row.Dropped += dropped / rounds / n
+			row.HonestShare += honest / rounds / n
+			row.Ensemble += last.Ensemble / n
 		}
 		for i := range row.Curve {
 			row.Curve[i], row.WorstCurve[i] = round4(row.Curve[i]), round4(row.WorstCurve[i])
 		}
 		row.LocalOnly, row.Mean, row.Worst = round4(row.LocalOnly), round4(row.Mean), round4(row.Worst)
+		row.HonestShare, row.Ensemble = round4(row.HonestShare), round4(row.Ensemble)
+		if k.method == mAdv {
+			row.Clean = round4(cleanOf(g, groups[key{mTaonet, k.arch, k.alpha}]))
+		}
 		row.MBPerRound, row.Dropped = math.Round(row.MBPerRound*10)/10, math.Round(row.Dropped*10)/10
 		s.Rows = append(s.Rows, row)
 	}
@@ -144,6 +160,31 @@ func summarize(o *options, cells []*CellResult, torchInfo string, cpus int) *Sum
 	return s
 }
 
+// cleanOf is the mean over adv's seeds of the honest peers' final
+// accuracy in clean's run of the same seed (0 when a seed has none).
+func cleanOf(adv, clean []*CellResult) float64 {
+	sum, n := 0.0, 0
+	for _, a := range adv {
+		for _, c := range clean {
+			if c.Seed != a.Seed {
+				continue
+			}
+			peers := c.Rounds[len(c.Rounds)-1].Peers
+			honest := peers[:len(peers)-2]
+			m := 0.0
+			for _, v := range honest {
+				m += v / float64(len(honest))
+			}
+			sum += m
+			n++
+		}
+	}
+	if n != len(adv) {
+		return 0
+	}
+	return sum / float64(n)
+}
+
 func archRank(a string) int { return slices.Index([]string{"mlp", "cnn", "mixed"}, a) }
 
 func pct(v float64) string { return fmt.Sprintf("%.1f", 100*v) }
@@ -151,10 +192,10 @@ func pct(v float64) string { return fmt.Sprintf("%.1f", 100*v) }
 func markdown(s *Summary, o *options) string {
 	var b strings.Builder
 	rounds := o.p.Rounds
-	fmt.Fprintf(&b, "Fashion-MNIST, %d peers, %d rounds of %d local steps (batch %d), %d transfer rows, KD mix %g at T=%g; seeds %v; %s run.\n\n",
-		o.p.Peers, rounds, o.p.LocalSteps, o.p.Batch, o.p.Transfer, o.p.KDMix, o.p.KDTemp, o.seeds, s.Mode)
-	fmt.Fprintf(&b, "| arch | alpha | method | local-only | mean acc. after %d rounds (seed range) | worst peer (seed range) | MB sent per round |\n", rounds)
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Fashion-MNIST, %d peers, %d rounds of %d local steps (batch %d), %d transfer rows, KD mix %g at T=%g; %s run.\n\n",
+		o.p.Peers, rounds, o.p.LocalSteps, o.p.Batch, o.p.Transfer, o.p.KDMix, o.p.KDTemp, s.Mode)
+	fmt.Fprintf(&b, "| arch | alpha | method | seeds | local-only | mean acc. after %d rounds (seed range) | worst peer (seed range) | MB sent per round | honest share of emission |\n", rounds)
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.Rows {
 		alpha := fmt.Sprintf("%g", r.Alpha)
 		if r.Method == mCentral {
@@ -168,15 +209,23 @@ func markdown(s *Summary, o *options) string {
 		if r.Method == mCentral {
 			worst = "—"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s (%s–%s) | %s | %s |\n", r.Arch, alpha, methodLabel[r.Method],
-			pct(r.LocalOnly), pct(r.Mean), pct(r.MeanMin), pct(r.MeanMax), worst, mb)
+		if r.Method == mAdv && r.Clean > 0 {
+			worst += fmt.Sprintf("; same peers without adversaries: %s", pct(r.Clean))
+		}
+		share := "—"
+		if r.Method == mTaonet || r.Method == mTaoGrad || r.Method == mAdv {
+			share = fmt.Sprintf("%.2f%%", 100*r.HonestShare)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s (%s–%s) | %s | %s | %s |\n", r.Arch, alpha, methodLabel[r.Method], r.Seeds,
+			pct(r.LocalOnly), pct(r.Mean), pct(r.MeanMin), pct(r.MeanMax), worst, mb, share)
 	}
-	b.WriteString("\nAccuracy in % on the report pool; \"mixed\" alternates mlp and cnn peers (FedAvg cannot average them).\n")
+	b.WriteString("\nAccuracy in % on the report pool; \"mixed\" alternates mlp and cnn peers (FedAvg cannot average them); " +
+		"with 2 adversaries (one answers random logits, one copies another peer) the figures are the 8 honest peers'.\n")
 	return b.String()
 }
 
 var palette = map[string]string{
-	mLocal: "#888888", mFedAvg: "#1f77b4", mTaonet: "#d62728", mTaoGrad: "#ff7f0e", mCentral: "#2ca02c",
+	mLocal: "#888888", mFedAvg: "#1f77b4", mTaonet: "#d62728", mTaoGrad: "#ff7f0e", mAdv: "#9467bd", mCentral: "#2ca02c",
 }
 
 // plot draws mean peer accuracy per round: one panel per architecture
@@ -187,13 +236,22 @@ func plot(s *Summary, o *options) string {
 		alpha float64
 	}
 	var panels []panel
-	for _, arch := range o.archs {
-		for _, a := range o.alphas {
-			panels = append(panels, panel{arch, a})
+	var alphas []float64
+	for _, r := range s.Rows {
+		if r.Method != mCentral && !slices.Contains(alphas, r.Alpha) {
+			alphas = append(alphas, r.Alpha)
+		}
+	}
+	slices.Sort(alphas)
+	for _, arch := range []string{"mlp", "cnn", "mixed"} {
+		for _, a := range alphas {
+			if slices.ContainsFunc(s.Rows, func(r Row) bool { return r.Arch == arch && r.Alpha == a }) {
+				panels = append(panels, panel{arch, a})
+			}
 		}
 	}
 	const pw, ph, ml, mt, mb, mr = 340.0, 230.0, 44.0, 28.0, 34.0, 12.0
-	cols := len(o.alphas)
+	cols := max(len(alphas), 1)
 	rows := (len(panels) + cols - 1) / cols
 	w, h := float64(cols)*pw, float64(rows)*ph+40
 	var b strings.Builder
@@ -234,7 +292,7 @@ func plot(s *Summary, o *options) string {
 	}
 	x := 10.0
 	for _, m := range methodOrder {
-		if !slices.Contains(o.methods, m) {
+		if !slices.ContainsFunc(s.Rows, func(r Row) bool { return r.Method == m }) {
 			continue
 		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/><text x="%.1f" y="%.1f">%s</text>`+"\n",

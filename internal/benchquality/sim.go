@@ -74,6 +74,13 @@ type Round struct {
 	Bytes int64 `json:"bytes"`
 	// Dropped counts teachers the students' hidden checks dropped.
 	Dropped int `json:"dropped,omitempty"`
+	// HonestShare is the share of the round's emission paid to honest
+	// peers (taonet-adv; 1 in a network without adversaries).
+	HonestShare float64 `json:"honest_share,omitempty"`
+	// Ensemble is the students' mean accuracy of their teachers' ensemble
+	// on the round's transfer rows, against the labels the public pool has
+	// in the dataset (which no party uses): how good the targets were.
+	Ensemble float64 `json:"ensemble_accuracy,omitempty"`
 }
 
 // CellResult is a finished cell.
@@ -91,6 +98,10 @@ const (
 	mTaoGrad = "taonet-grads" // the same with Backward gradients applied by teachers
 	mFedAvg  = "fedavg"       // parameter averaging of same-architecture peers
 	mCentral = "central"      // one model on the union of the shards
+	// taonet-adv is taonet with the last two peers adversarial: one answers
+	// random logits, the other copies the first peer's answers. They do
+	// not train, and the accuracy figures are the honest peers'.
+	mAdv = "taonet-adv"
 )
 
 // simPeer is one peer of a simulated network.
@@ -99,7 +110,13 @@ type simPeer struct {
 	arch  string
 	m     *torch.Model
 	shard []int
+	adv   string // "", advRandom or advCopier
 }
+
+const (
+	advRandom = "random"
+	advCopier = "copier"
+)
 
 func archOf(arch string, i int) string {
 	if arch != "mixed" {
@@ -193,6 +210,10 @@ func (r *runner) run(ctx context.Context, c Cell) (*CellResult, error) {
 			return nil, err
 		}
 		peers[i] = &simPeer{id: fmt.Sprintf("spiffe://bench/peer/p%02d", i), arch: arch, m: m, shard: shards[i]}
+		if c.Method == mAdv && i >= r.p.Peers-2 {
+			peers[i].adv = []string{advRandom, advCopier}[i-(r.p.Peers-2)]
+			continue // an adversary does not train
+		}
 		if r.p.WarmupEpochs > 0 {
 			if _, err := torch.Fit(ctx, m, r.pools.Train, shards[i], torch.FitConfig{Epochs: r.p.WarmupEpochs, Batch: r.p.Batch, Seed: c.Seed}); err != nil {
 				return nil, fmt.Errorf("warmup of peer %d: %w", i, err)
@@ -207,9 +228,11 @@ func (r *runner) run(ctx context.Context, c Cell) (*CellResult, error) {
 		}
 	}
 	res := &CellResult{Cell: c, Params: r.p}
-	models := make([]*torch.Model, len(peers))
-	for i, sp := range peers {
-		models[i] = sp.m
+	var models []*torch.Model // the honest peers'
+	for _, sp := range peers {
+		if sp.adv == "" {
+			models = append(models, sp.m)
+		}
 	}
 	rep, err := r.report(models, false)
 	if err != nil {
@@ -227,7 +250,7 @@ func (r *runner) run(ctx context.Context, c Cell) (*CellResult, error) {
 			err = net.localRound(uint64(round))
 		case mFedAvg:
 			st, err = net.fedAvgRound(uint64(round))
-		case mTaonet, mTaoGrad:
+		case mTaonet, mTaoGrad, mAdv:
 			st, err = net.distillRound(uint64(round), c.Method == mTaoGrad)
 		default:
 			err = fmt.Errorf("unknown method %q", c.Method)
@@ -239,7 +262,7 @@ func (r *runner) run(ctx context.Context, c Cell) (*CellResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep.Round, rep.Bytes, rep.Dropped = round, st.bytes, st.dropped
+		rep.Round, rep.Bytes, rep.Dropped, rep.Ensemble, rep.HonestShare = round, st.bytes, st.dropped, round4(st.ensemble), round4(st.honest)
 		res.Rounds = append(res.Rounds, rep)
 	}
 	return res, nil
@@ -255,8 +278,28 @@ type network struct {
 }
 
 type roundStats struct {
-	bytes   int64
-	dropped int
+	bytes    int64
+	dropped  int
+	ensemble float64 // mean accuracy of the students' ensembles
+	honest   float64 // share of the weights of honest peers
+}
+
+// answer is peer j's logits for the rows x: its model's, or an
+// adversary's (random logits, or the first peer's answer).
+func (n *network) answer(j int, x []float32) ([]float32, error) {
+	sp := n.peers[j]
+	switch sp.adv {
+	case advRandom:
+		rng := rand.New(rand.NewPCG(n.cell.Seed, uint64(len(x))+uint64(j)<<32))
+		out := make([]float32, len(x)/sp.m.InFeatures()*sp.m.Classes())
+		for i := range out {
+			out[i] = float32(3 * rng.NormFloat64())
+		}
+		return out, nil
+	case advCopier:
+		return forward(n.peers[0].m, x, n.r.p.TransferBatch)
+	}
+	return forward(sp.m, x, n.r.p.TransferBatch)
 }
 
 // train takes LocalSteps steps as peer.trainRound does: a private batch
@@ -388,12 +431,12 @@ func (n *network) distillRound(round uint64, grads bool) (roundStats, error) {
 	classes := d.Classes
 	var st roundStats
 	sample := distill.TransferSample(n.cell.Seed*1_000_003+round, pools.Transfer, p.Transfer)
-	tx := make([]float32, len(sample)*f)
-	d.Fill(sample, tx, nil)
+	tx, ty := make([]float32, len(sample)*f), make([]int64, len(sample))
+	d.Fill(sample, tx, ty)
 	logits := make([][]float32, len(n.peers))
-	for j, sp := range n.peers {
+	for j := range n.peers {
 		var err error
-		if logits[j], err = forward(sp.m, tx, p.TransferBatch); err != nil {
+		if logits[j], err = n.answer(j, tx); err != nil {
 			return st, err
 		}
 	}
@@ -404,7 +447,11 @@ func (n *network) distillRound(round uint64, grads bool) (roundStats, error) {
 	var backward []pending
 	// The student's private random source for its hidden rows.
 	rng := rand.New(rand.NewPCG(n.cell.Seed, round*7919))
+	students := 0
 	for i, sp := range n.peers {
+		if sp.adv != "" {
+			continue // adversaries only answer
+		}
 		h := min(p.HiddenChecks, len(sp.shard))
 		hidden := make([]int, h)
 		for k, at := range rng.Perm(len(sp.shard))[:h] {
@@ -426,7 +473,7 @@ func (n *network) distillRound(round uint64, grads bool) (roundStats, error) {
 			// Each student sends its transfer rows and hidden rows to
 			// every teacher and gets logits back for all of them.
 			st.bytes += int64((len(sample) + h) * (f + classes) * 4)
-			out, err := forward(t.m, hx, p.TransferBatch)
+			out, err := n.answer(j, hx)
 			if err != nil {
 				return st, err
 			}
@@ -477,6 +524,12 @@ func (n *network) distillRound(round uint64, grads bool) (roundStats, error) {
 		if err != nil {
 			return st, err
 		}
+		acc, err := distill.Accuracy(distill.Logits{Classes: classes, Values: ens}, ty)
+		if err != nil {
+			return st, err
+		}
+		st.ensemble += acc
+		students++
 		if err := n.train(sp, round, tx, ens); err != nil {
 			return st, err
 		}
@@ -502,13 +555,24 @@ func (n *network) distillRound(round uint64, grads bool) (roundStats, error) {
 			backward = append(backward, pending{teacher: j, x: tx, g: gj})
 		}
 	}
+	if students > 0 {
+		st.ensemble /= float64(students)
+	}
 	for _, b := range backward {
+		if n.peers[b.teacher].adv != "" {
+			continue
+		}
 		if _, err := n.peers[b.teacher].m.Backward(b.x, b.g, 0); err != nil {
 			return st, err
 		}
 	}
 	b, err := n.score(round)
 	st.bytes += b
+	for _, sp := range n.peers {
+		if sp.adv == "" {
+			st.honest += n.weights[sp.id]
+		}
+	}
 	return st, err
 }
 
@@ -530,7 +594,7 @@ func (n *network) score(round uint64) (int64, error) {
 	d.Fill(idx, x, y)
 	answers := make([]coordinator.Answer, len(n.peers))
 	for i, sp := range n.peers {
-		out, err := forward(sp.m, x, p.TransferBatch)
+		out, err := n.answer(i, x)
 		if err != nil {
 			return 0, err
 		}
