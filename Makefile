@@ -17,7 +17,7 @@ GRPCURL_VERSION            := v1.9.3
 APT_PACKAGES := g++ libtorch-dev libopenblas0-pthread dataset-fashion-mnist libsqlite3-dev sqlite3 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-rounds bench-transport bench-torch bench-flood gpu-carry
+.PHONY: all deps deps-apt deps-go deps-tools build shim test lint proto demo clean bench-ledger bench-rounds bench-transport bench-torch bench-flood bench-quality gpu-carry
 
 all: build
 
@@ -127,6 +127,13 @@ bench-flood: deps-go
 ## bench-torch: whole epochs and serving inference beside PyTorch eager, interleaved (writes results/bench-torch.json)
 bench-torch: shim
 	bash scripts/bench-torch.sh
+
+## bench-quality: local-only, taonet, FedAvg and centralized training on the
+## same Dirichlet splits of Fashion-MNIST, resumable (writes
+## results/bench-quality.{json,md,svg}; about 45 minutes on 2 cores;
+## QUICK=1 for a one-minute smoke run, DEVICE=cuda on a GPU)
+bench-quality: deps-apt deps-go shim
+	bash scripts/bench-quality.sh
 
 ## gpu-carry: fill .carry/ for scripts/gpu-check.sh on a GPU machine without Go
 gpu-carry:
