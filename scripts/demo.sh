@@ -19,16 +19,23 @@
 # and home lands in $DEMO_DIR (default: a new temporary folder); only the
 # progress and the results reach the terminal.
 #
+# The coordinator serves its dashboard and /metrics on DASHBOARD, from the
+# start to the end: open http://$DASHBOARD/ while the demo runs.
+#
 # Environment: ROUNDS (settled rounds, 5), PEERS (6), ROUND_EVERY (36s),
 # DISTILL (the distillation phase, 24s), EVAL (the evaluation phase, 6s),
-# SEED (of the shard split, 7), DEMO_DIR.
+# SEED (of the shard split, 7), DASHBOARD (127.0.0.1:8080), DEMO_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5} PEERS=${PEERS:-6}
 ROUND_EVERY=${ROUND_EVERY:-36s} DISTILL=${DISTILL:-24s} EVAL=${EVAL:-6s} SEED=${SEED:-7}
+DASHBOARD=${DASHBOARD:-127.0.0.1:8080}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "demo: ROUNDS=$ROUNDS: want a positive number" >&2; exit 2; }
 [[ $PEERS =~ ^[1-9][0-9]*$ && $PEERS -ge 2 ]] || { echo "demo: PEERS=$PEERS: want 2 or more" >&2; exit 2; }
+if (exec 3<> "/dev/tcp/${DASHBOARD%:*}/${DASHBOARD##*:}") 2>/dev/null; then
+  echo "demo: $DASHBOARD is in use; give the dashboard another address, e.g. DASHBOARD=127.0.0.1:8081" >&2; exit 2
+fi
 
 D=${DEMO_DIR:-$(mktemp -d -t taonet-demo.XXXXXX)}
 mkdir -p "$D"
@@ -70,7 +77,7 @@ wait_for() {
 # serve starts the coordinator on $1 (HOST:PORT) with the flags after it.
 serve() {
   local listen=$1; clog=$2; shift 2
-  $C serve --home "$D/net" --listen "$listen" --enroll-burst "$PEERS" "$@" > "$clog" 2>&1 < /dev/null &
+  $C serve --home "$D/net" --listen "$listen" --http "$DASHBOARD" --enroll-burst "$PEERS" "$@" > "$clog" 2>&1 < /dev/null &
   cpid=$!
   wait_for "$clog" "listening on" 30
 }
@@ -114,6 +121,7 @@ echo "taonet demo: $PEERS peers ($nmlp mlp, $((PEERS - nmlp)) cnn) on Dirichlet-
 rounds=rounds
 [ "$ROUNDS" = 1 ] && rounds=round
 echo "$ROUNDS $rounds, one every $ROUND_EVERY ($DISTILL to distill, up to $EVAL to evaluate). Logs and homes: $D"
+echo "Dashboard, while the demo runs: http://$DASHBOARD/ (metrics: http://$DASHBOARD/metrics)"
 
 step "building the demo's client (internal/demo)"
 "${GO:-go}" build -o "$D/bin/demo" ./internal/demo

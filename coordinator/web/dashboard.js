@@ -18,10 +18,12 @@ const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2
   "#db2777", "#65a30d", "#475569", "#ea580c", "#0d9488", "#9333ea"];
 
 // colors keeps each peer's color for the life of the page, so that a
-// change in the order of the balances does not repaint the lines.
-const colors = new Map();
+// change in the order of the balances does not repaint the lines. The
+// supply, alone in its plot, has a color of its own.
+const SUPPLY = "supply";
+const colors = new Map([[SUPPLY, "#e11d48"]]);
 function colorOf(id) {
-  if (!colors.has(id)) colors.set(id, PALETTE[colors.size % PALETTE.length]);
+  if (!colors.has(id)) colors.set(id, PALETTE[(colors.size - 1) % PALETTE.length]);
   return colors.get(id);
 }
 
@@ -169,7 +171,7 @@ function renderPlots(hist) {
   plot(document.getElementById("plot-balance"), xs,
     byPeer((r, e, k) => (r.state === "open" || !r.balances_tao ? null : parseFloat(r.balances_tao[k]))), { zero: true });
   plot(document.getElementById("plot-supply"), xs,
-    [{ id: "supply", name: "minted", values: hist.rounds.map((r) => (r.minted_tao ? parseFloat(r.minted_tao) : null)) }], { zero: true });
+    [{ id: SUPPLY, name: "minted", values: hist.rounds.map((r) => (r.minted_tao ? parseFloat(r.minted_tao) : null)) }], { zero: true });
 
   const legend = document.getElementById("legend");
   legend.replaceChildren(...[...hist.peers].sort((a, b) => a.name.localeCompare(b.name)).map((p) => {
@@ -225,7 +227,7 @@ function renderRounds(hist) {
       { text: fmtTime(r.opened_at) },
       { text: took, num: true },
       { text: r.state === "open" ? "–" : `${r.scored} of ${r.evaluated}`, num: true },
-      { text: r.emission_tao, num: true },
+      { text: r.state === "open" ? "–" : r.emission_tao, num: true },
     ]);
   }));
 }
@@ -252,7 +254,7 @@ function renderSummary(sum) {
   document.getElementById("network").textContent = `${sum.trust_domain} · task ${sum.task}`;
   const r = sum.round;
   document.getElementById("sum-round").textContent =
-    r.number === 0 ? "none yet" : `${r.number} ${r.phase || r.state}`;
+    r.number === 0 ? "none yet" : `${r.number} · ${r.phase || r.state}`;
   const p = sum.peers;
   document.getElementById("sum-peers").textContent =
     `${p.joined} joined` + (p.away ? `, ${p.away} away` : "") + ` of ${p.total}`;
