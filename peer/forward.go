@@ -174,6 +174,8 @@ func (v *service) answer(ctx context.Context, stream taonetv1.Peer_ForwardServer
 		start := time.Now()
 		if cm, ok := v.model.(CallerModel); ok {
 			out, err = cm.ForwardFor(caller, job.x)
+		} else if caller.Role == certs.RolePeer && job.round > 0 && v.cache != nil {
+			out, err = v.cachedForward(job, classes)
 		} else {
 			out, err = v.model.Forward(job.x)
 		}
@@ -193,6 +195,38 @@ func (v *service) answer(ctx context.Context, stream taonetv1.Peer_ForwardServer
 		v.metrics.exchangeMetrics().AddBatches(metrics.RPCForward, metrics.RoleServer, caller.String(), 1)
 	}
 	return failed
+}
+
+// cachedForward answers a student's batch of a round: rows this peer
+// already answered in the round come from the cache, the others from the
+// model, and are then cached (see rowCache).
+func (v *service) cachedForward(job forwardJob, classes int) ([]float32, error) {
+	f := len(job.x) / job.rows
+	out := make([]float32, job.rows*classes)
+	missing, ok := v.cache.fill(job.round, job.x, f, classes, out)
+	if !ok {
+		return v.model.Forward(job.x)
+	}
+	v.metrics.addForwardRows(job.rows-len(missing), len(missing))
+	if len(missing) == 0 {
+		return out, nil
+	}
+	x := job.x
+	if len(missing) < job.rows {
+		x = make([]float32, 0, len(missing)*f)
+		for _, r := range missing {
+			x = append(x, job.x[r*f:(r+1)*f]...)
+		}
+	}
+	l, err := v.model.Forward(x)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range missing {
+		copy(out[r*classes:(r+1)*classes], l[i*classes:(i+1)*classes])
+	}
+	v.cache.add(job.round, x, f, l, classes)
+	return out, nil
 }
 
 // send encodes one answer and sends it, in chunks when it is large.

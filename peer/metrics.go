@@ -36,6 +36,7 @@ var stepBuckets = prometheus.ExponentialBuckets(0.00025, 2, 16)
 //	taonet_model_forward_duration_seconds      one Forward batch through the model (serving)
 //	taonet_forward_streams                     Forward streams being served
 //	taonet_forward_queued_batches              decoded batches waiting for the model, all streams
+//	taonet_forward_rows_total{source}          students' round rows answered by the model or from the round's cache
 //	taonet_student_rounds_total{result}        rounds as a student: ok, error
 //	taonet_student_round_duration_seconds      a student round, first Forward to checkpoint
 //	taonet_student_loss                        mean training loss of the last student round
@@ -49,6 +50,7 @@ type Metrics struct {
 	calls    *grpcprom.ServerMetrics
 	step     *prometheus.HistogramVec
 	forward  prometheus.Histogram
+	rows     *prometheus.CounterVec
 	streams  prometheus.Gauge
 	queued   prometheus.Gauge
 	rounds   *prometheus.CounterVec
@@ -69,6 +71,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: stepBuckets}, []string{"kind"}),
 		forward: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "model_forward_duration_seconds",
 			Help: "Time of one served Forward batch through the model.", Buckets: stepBuckets}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "forward_rows_total",
+			Help: "Input rows of students' Forward batches in rounds, by source of the answer: model (computed) or cache (answered earlier in the round to another student)."},
+			[]string{"source"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "forward_streams",
 			Help: "Peer.Forward streams being served."}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "forward_queued_batches",
@@ -86,9 +91,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		round: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "round_number",
 			Help: "Number of the last round this peer saw open."}),
 	}
-	reg.MustRegister(m.step, m.forward, m.streams, m.queued, m.rounds, m.duration, m.loss, m.teachers, m.round)
+	reg.MustRegister(m.step, m.forward, m.rows, m.streams, m.queued, m.rounds, m.duration, m.loss, m.teachers, m.round)
 	for _, r := range []string{"ok", "error"} {
 		m.rounds.WithLabelValues(r)
+	}
+	for _, s := range []string{"model", "cache"} {
+		m.rows.WithLabelValues(s)
 	}
 	return m
 }
@@ -115,6 +123,16 @@ func (m *Metrics) observeForward(start time.Time) {
 		return
 	}
 	m.forward.Observe(time.Since(start).Seconds())
+}
+
+// addForwardRows counts students' round rows answered from the cache and
+// by the model.
+func (m *Metrics) addForwardRows(cached, computed int) {
+	if m == nil {
+		return
+	}
+	m.rows.WithLabelValues("cache").Add(float64(cached))
+	m.rows.WithLabelValues("model").Add(float64(computed))
 }
 
 // addStreams moves the Forward streams gauge by d.

@@ -71,7 +71,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		grpc.ForceServerCodecV2(exchange.Codec{}),
 		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger, s.conns)))...)
 	taonetv1.RegisterPeerServer(s.GRPC, &service{model: cfg.Model, records: s.records, phase: s.phase,
-		limits: cfg.Limits, grads: cfg.Gradients, log: cfg.Logger, metrics: cfg.Metrics})
+		limits: cfg.Limits, grads: cfg.Gradients, cache: newRowCache(), log: cfg.Logger, metrics: cfg.Metrics})
 	grpc_health_v1.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
 	return s, nil

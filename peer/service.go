@@ -34,6 +34,7 @@ type service struct {
 	phase   *phase
 	limits  Limits
 	grads   Gradients
+	cache   *rowCache // students' rows of the current round; nil: none
 	log     *slog.Logger
 	metrics *Metrics // nil: none
 }
