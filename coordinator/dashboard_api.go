@@ -108,39 +108,33 @@ func (d *dashboard) summary(r *http.Request) (any, error) {
 	defer cancel()
 	db := d.s.home.db
 	out := dashSummary{TrustDomain: d.s.home.net.TrustDomain, Task: d.s.home.task.Name, Time: time.Now().UTC(), Round: dashRound{EmissionTAO: "0"}}
-	if last, err := db.LastRound(ctx); err != nil {
+	// The newest round with its counts, without reading every peer's
+	// evaluation of it.
+	h, err := db.History(ctx, 1, 1)
+	if err != nil {
 		return nil, err
-	} else if last > 0 {
-		rd, err := db.GetRound(ctx, last)
-		if err != nil {
-			return nil, err
-		}
-		out.Round = d.round(ledger.HistoryRound{Round: *rd})
-		for _, e := range rd.Evaluations {
-			out.Round.Evaluated++
-			if e.Status == ledger.EvalScored {
-				out.Round.Scored++
-			}
-		}
+	}
+	if len(h.Rounds) > 0 {
+		hr := h.Rounds[0]
+		hr.Evaluations, hr.Balances = nil, nil
+		out.Round = d.round(hr)
 	}
 	sup, err := db.GetSupply(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out.MintedTAO, out.CapTAO, out.EmissionTAO = ledger.FormatTAO(sup.Minted), ledger.FormatTAO(sup.Cap), ledger.FormatTAO(sup.Emission)
-	active, err := activePeers(ctx, db)
+	counts, err := db.CountPeers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range active {
-		if d.s.presence.isAway(e.Identity) {
-			out.Peers.Away++
-		} else {
-			out.Peers.Joined++
-		}
+	for _, n := range counts {
+		out.Peers.Total += n
 	}
-	_, out.Peers.Total, err = db.ListPeers(ctx, 1)
-	return out, err
+	// Away peers are active in the ledger; only this process knows them.
+	out.Peers.Away = d.s.presence.countAway()
+	out.Peers.Joined = max(counts[ledger.StateActive]-out.Peers.Away, 0)
+	return out, nil
 }
 
 // rounds answers GET /api/rounds?last=N (dashboardRounds by default, at

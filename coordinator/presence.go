@@ -76,6 +76,13 @@ func (p *presence) isAway(identity string) bool {
 	return p.away[identity]
 }
 
+// countAway is how many peers are away now.
+func (p *presence) countAway() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.away)
+}
+
 // sweep marks away the peers of active that have had no Watch stream for
 // longer than the grace period at now, and returns those newly away.
 func (p *presence) sweep(active []ledger.Entry, now time.Time) []ledger.Entry {

@@ -77,3 +77,27 @@ func prefixed(prefix, columns string) string {
 	}
 	return strings.Join(cols, ", ")
 }
+
+// CountPeers returns how many peers the directory holds in each state
+// (StateEnrolled, StateActive, StateLeft, StateRevoked; a state with none
+// is absent). Clients are not counted.
+func (db *DB) CountPeers(ctx context.Context) (map[string]int, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM directory WHERE role = 'peer' GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count peers: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("count peers: %w", err)
+		}
+		out[state] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count peers: %w", err)
+	}
+	return out, nil
+}

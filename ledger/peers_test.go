@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -39,6 +40,13 @@ func TestListPeers(t *testing.T) {
 		want := []string{"alice active 25", "bob active 25", "carol left 25", "dave revoked 25"}
 		if total != 4 || !slices.Equal(got, want) {
 			t.Fatalf("peers = %q (of %d), want %q (of 4)", got, total, want)
+		}
+	})
+	t.Run("OKCount", func(t *testing.T) {
+		counts, err := db.CountPeers(ctx)
+		want := map[string]int{ledger.StateActive: 2, ledger.StateLeft: 1, ledger.StateRevoked: 1}
+		if err != nil || !maps.Equal(counts, want) {
+			t.Fatalf("counts = %v, %v; want %v", counts, err, want)
 		}
 	})
 	t.Run("OKLimit", func(t *testing.T) {
