@@ -25,8 +25,9 @@ type Config struct {
 	// health, reflection). "127.0.0.1:0" picks a free port.
 	Listen string
 	// HTTP, when set, is the HOST:PORT of the operations HTTP server
-	// (/metrics, /healthz, /readyz; see package internal/httpops). It must
-	// be a loopback address unless HTTPPublic is set. Empty: no HTTP.
+	// (/metrics, /healthz, /readyz; see package internal/httpops) and of
+	// the dashboard at / (dashboard.go). It must be a loopback address
+	// unless HTTPPublic is set. Empty: no HTTP.
 	HTTP       string
 	HTTPPublic bool
 	// Logger receives request and lifecycle logs.
