@@ -73,7 +73,7 @@ func summarize(o *options, cells []*CellResult, torchInfo string, cpus int) *Sum
 	s := &Summary{
 		Bench: "bench-quality", Date: time.Now().UTC().Format(time.RFC3339), Machine: o.machine, Commit: o.commit, Mode: o.mode,
 		Settings: map[string]any{
-			"params": o.p, "seeds": o.seeds, "alphas": o.alphas, "archs": o.archs, "methods": o.methods,
+			"params":        o.p,
 			"torch_threads": o.threads, "workers": o.workers, "cpus": cpus, "torch": torchInfo,
 		},
 		Note: "Fashion-MNIST; accuracy on the report pool (held-out test rows no party trains or scores on); " +
@@ -253,7 +253,7 @@ func plot(s *Summary, o *options) string {
 	const pw, ph, ml, mt, mb, mr = 340.0, 230.0, 44.0, 28.0, 34.0, 12.0
 	cols := max(len(alphas), 1)
 	rows := (len(panels) + cols - 1) / cols
-	w, h := float64(cols)*pw, float64(rows)*ph+40
+	w, h := float64(cols)*pw, float64(rows)*ph+56
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="11">`+"\n", w, h, w, h)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>` + "\n")
@@ -295,11 +295,14 @@ func plot(s *Summary, o *options) string {
 		if !slices.ContainsFunc(s.Rows, func(r Row) bool { return r.Method == m }) {
 			continue
 		}
+		if x+24+6*float64(len(methodLabel[m])) > w {
+			break // no room: the table names every method anyway
+		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/><text x="%.1f" y="%.1f">%s</text>`+"\n",
-			x, h-16, x+20, h-16, palette[m], x+24, h-12, html.EscapeString(methodLabel[m]))
-		x += 34 + 7*float64(len(methodLabel[m]))
+			x, h-36, x+20, h-36, palette[m], x+24, h-32, html.EscapeString(methodLabel[m]))
+		x += 34 + 6*float64(len(methodLabel[m]))
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#555">mean peer accuracy on the report pool, mean over seeds</text>`+"\n", w-10, h-12)
+	fmt.Fprintf(&b, `<text x="10" y="%.1f" fill="#555">mean peer accuracy on the report pool after each round, mean over seeds; centralized dashed</text>`+"\n", h-12)
 	b.WriteString("</svg>\n")
 	return b.String()
 }
