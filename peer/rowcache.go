@@ -41,6 +41,14 @@ func newRowCache() *rowCache {
 	return &rowCache{seed: maphash.MakeSeed(), rows: map[uint64][]cachedRow{}}
 }
 
+// rowCacheUnless is a new rowCache, or nil (no cache) when off is set.
+func rowCacheUnless(off bool) *rowCache {
+	if off {
+		return nil
+	}
+	return newRowCache()
+}
+
 // hash is the hash of one input row's values.
 func (c *rowCache) hash(row []float32) uint64 {
 	if len(row) == 0 {

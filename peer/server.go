@@ -33,6 +33,11 @@ type ServerConfig struct {
 	// Metrics records calls, the exchange by caller, Forward's queue and
 	// model time and applied gradients; nil records nothing.
 	Metrics *Metrics
+	// NoRowCache answers every row of every student from the model. The
+	// round's row cache (see rowCache) assumes, as is true of real models,
+	// that a row's logits depend on the row alone; a benchmark of the
+	// transport whose stand-in model answers by position turns it off.
+	NoRowCache bool
 }
 
 // Server is the Peer service of one model with health and reflection, all
@@ -71,7 +76,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		grpc.ForceServerCodecV2(exchange.Codec{}),
 		grpc.Creds(grpcid.ServerCredentials(certs.MTLSServerConfig(cfg.Source, cfg.Pool, c.tools), cfg.Logger, s.conns)))...)
 	taonetv1.RegisterPeerServer(s.GRPC, &service{model: cfg.Model, records: s.records, phase: s.phase,
-		limits: cfg.Limits, grads: cfg.Gradients, cache: newRowCache(), log: cfg.Logger, metrics: cfg.Metrics})
+		limits: cfg.Limits, grads: cfg.Gradients, cache: rowCacheUnless(cfg.NoRowCache), log: cfg.Logger, metrics: cfg.Metrics})
 	grpc_health_v1.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
 	return s, nil
