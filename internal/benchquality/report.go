@@ -220,7 +220,7 @@ func markdown(s *Summary, o *options) string {
 			pct(r.LocalOnly), pct(r.Mean), pct(r.MeanMin), pct(r.MeanMax), worst, mb, share)
 	}
 	b.WriteString("\nAccuracy in % on the report pool; \"mixed\" alternates mlp and cnn peers (FedAvg cannot average them); " +
-		"with 2 adversaries (one answers random logits, one copies another peer) the figures are the 8 honest peers'.\n")
+		"with 2 adversaries (one answers random logits, one copies another peer) the figures are those of the other, honest peers.\n")
 	return b.String()
 }
 
