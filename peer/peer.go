@@ -263,7 +263,7 @@ func (p *Peer) openModel() error {
 	if cfg.Shard == "" {
 		shard = pools.Private
 	}
-	m, err := newEngine(cfg.Model, cfg.Device, cfg.Threads, cfg.Seed, cfg.LR)
+	m, err := NewEngine(cfg.Model, cfg.Device, cfg.Threads, cfg.Seed, cfg.LR)
 	if err != nil {
 		return err
 	}

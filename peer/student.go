@@ -62,13 +62,13 @@ func (p *Peer) trainRound(ctx context.Context, plan roundPlan, ensemble []float3
 		return 0, 0, fmt.Errorf("round %d: no private examples to train on", plan.round)
 	}
 	rng := rand.New(rand.NewPCG(p.cfg.Seed, plan.round))
-	own := cycle{order: rng.Perm(len(p.shard)), rng: rng}
+	own := distill.NewCycle(len(p.shard), rng)
 	nb := min(p.cfg.Batch, len(p.shard))
 	x, y := make([]float32, nb*f), make([]int64, nb)
-	var kd cycle
+	var kd *distill.Cycle
 	var tx, tt []float32
 	if alpha < 1 {
-		kd = cycle{order: rng.Perm(len(plan.transfer)), rng: rng}
+		kd = distill.NewCycle(len(plan.transfer), rng)
 		nk := min(p.cfg.Batch, len(plan.transfer))
 		tx, tt = make([]float32, nk*f), make([]float32, nk*classes)
 	}
@@ -82,11 +82,11 @@ func (p *Peer) trainRound(ctx context.Context, plan roundPlan, ensemble []float3
 			break
 		}
 		for i := range idx {
-			idx[i] = p.shard[own.next()]
+			idx[i] = p.shard[own.Next()]
 		}
 		p.pools.Train.Fill(idx, x, y)
 		for r := range len(tt) / classes {
-			k := kd.next() // the k-th transfer row and its ensemble row
+			k := kd.Next() // the k-th transfer row and its ensemble row
 			copy(tx[r*f:(r+1)*f], plan.call.Inputs[plan.transfer[k]*f:])
 			copy(tt[r*classes:(r+1)*classes], ensemble[k*classes:])
 		}
@@ -107,22 +107,6 @@ func mean(sum float64, n int) float64 {
 		return 0
 	}
 	return sum / float64(n)
-}
-
-// cycle walks a shuffled order of positions, reshuffling after each pass.
-type cycle struct {
-	order []int
-	at    int
-	rng   *rand.Rand
-}
-
-func (c *cycle) next() int {
-	if c.at == len(c.order) {
-		c.rng.Shuffle(len(c.order), func(a, b int) { c.order[a], c.order[b] = c.order[b], c.order[a] })
-		c.at = 0
-	}
-	c.at++
-	return c.order[c.at-1]
 }
 
 // sendGradients is mutual learning: it runs the trained model on the

@@ -110,7 +110,7 @@ func Train(ctx context.Context, c TrainConfig) (*TrainResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newEngine(c.Model, c.Device, c.Threads, c.Seed, c.LR)
+	m, err := NewEngine(c.Model, c.Device, c.Threads, c.Seed, c.LR)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func trainingSet(p *distill.Pools, shard string, alpha float64, seed uint64) ([]
 
 // newEngine opens libtorch with threads CPU threads and seed, and builds a
 // fresh model of arch on device with Adam at lr.
-func newEngine(arch, device string, threads int, seed uint64, lr float64) (*torch.Model, error) {
+func NewEngine(arch, device string, threads int, seed uint64, lr float64) (*torch.Model, error) {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return nil, err

@@ -243,7 +243,7 @@ func run(args []string) error {
 	if err := os.MkdirAll(o.cells, 0o755); err != nil {
 		return err
 	}
-	r := &runner{pools: pools, p: o.p}
+	r := &runner{pools: pools, p: o.p, threads: o.threads}
 	cells := cellsOf(o)
 	results := make([]*CellResult, len(cells))
 	var todo []int

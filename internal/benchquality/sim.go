@@ -128,36 +128,21 @@ func archOf(arch string, i int) string {
 	return torch.ArchCNN
 }
 
-// newModel builds a model as a peer does (peer.newEngine): the seed set
-// before construction, Adam at lr. The seed is the process's, so workers
-// build one model at a time.
-func newModel(arch, device string, seed uint64, lr float64) (*torch.Model, error) {
-	dev, err := torch.ParseDevice(device)
-	if err != nil {
-		return nil, err
-	}
+// newModel builds a model as a peer does (peer.NewEngine), one at a time:
+// the seed and threads are the process's.
+func (r *runner) newModel(arch string, seed uint64) (*torch.Model, error) {
 	seedMu.Lock()
 	defer seedMu.Unlock()
-	if err := torch.SetSeed(seed); err != nil {
-		return nil, err
-	}
-	m, err := torch.NewModel(arch, dev)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.SetOptimizer(torch.Optimizer{Kind: torch.OptAdam, LR: lr}); err != nil {
-		m.Close()
-		return nil, err
-	}
-	return m, nil
+	return peer.NewEngine(arch, r.p.Device, r.threads, seed, r.p.LR)
 }
 
 var seedMu sync.Mutex
 
 // runner runs cells on the pools.
 type runner struct {
-	pools *distill.Pools
-	p     Params
+	pools   *distill.Pools
+	p       Params
+	threads int // torch CPU threads of the process
 }
 
 // report is the mean and worst accuracy of models on the first Report
@@ -205,7 +190,7 @@ func (r *runner) run(ctx context.Context, c Cell) (*CellResult, error) {
 		arch := archOf(c.Arch, i)
 		// As in the network, every peer of one run has the same seed (it
 		// fixes the split), so peers of one architecture start alike.
-		m, err := newModel(arch, r.p.Device, c.Seed, r.p.LR)
+		m, err := r.newModel(arch, c.Seed)
 		if err != nil {
 			return nil, err
 		}
@@ -309,27 +294,27 @@ func (n *network) train(sp *simPeer, round uint64, transferX, teacher []float32)
 	p, d := n.r.p, n.r.pools.Train
 	f, classes := sp.m.InFeatures(), sp.m.Classes()
 	rng := rand.New(rand.NewPCG(n.cell.Seed, round))
-	own := cycle{order: rng.Perm(len(sp.shard)), rng: rng}
+	own := distill.NewCycle(len(sp.shard), rng)
 	nb := min(p.Batch, len(sp.shard))
 	x, y := make([]float32, nb*f), make([]int64, nb)
 	idx := make([]int, nb)
 	alpha := 1.0
-	var kd cycle
+	var kd *distill.Cycle
 	var tx, tt []float32
 	if teacher != nil {
 		alpha = 1 - p.KDMix
 		rows := len(teacher) / classes
-		kd = cycle{order: rng.Perm(rows), rng: rng}
+		kd = distill.NewCycle(rows, rng)
 		nk := min(p.Batch, rows)
 		tx, tt = make([]float32, nk*f), make([]float32, nk*classes)
 	}
 	for range p.LocalSteps {
 		for i := range idx {
-			idx[i] = sp.shard[own.next()]
+			idx[i] = sp.shard[own.Next()]
 		}
 		d.Fill(idx, x, y)
 		for r := range len(tt) / classes {
-			k := kd.next()
+			k := kd.Next()
 			copy(tx[r*f:(r+1)*f], transferX[k*f:(k+1)*f])
 			copy(tt[r*classes:(r+1)*classes], teacher[k*classes:(k+1)*classes])
 		}
@@ -338,22 +323,6 @@ func (n *network) train(sp *simPeer, round uint64, transferX, teacher []float32)
 		}
 	}
 	return nil
-}
-
-// cycle walks a shuffled order, reshuffling after each pass (as the peer's).
-type cycle struct {
-	order []int
-	at    int
-	rng   *rand.Rand
-}
-
-func (c *cycle) next() int {
-	if c.at == len(c.order) {
-		c.rng.Shuffle(len(c.order), func(a, b int) { c.order[a], c.order[b] = c.order[b], c.order[a] })
-		c.at = 0
-	}
-	c.at++
-	return c.order[c.at-1]
 }
 
 func (n *network) localRound(round uint64) error {
@@ -619,7 +588,7 @@ func (n *network) score(round uint64) (int64, error) {
 // LocalSteps batches) after the same warm-up (one pass over the data):
 // the ceiling. It does not depend on alpha.
 func (r *runner) central(ctx context.Context, c Cell) (*CellResult, error) {
-	m, err := newModel(c.Arch, r.p.Device, c.Seed, r.p.LR)
+	m, err := r.newModel(c.Arch, c.Seed)
 	if err != nil {
 		return nil, err
 	}
