@@ -25,11 +25,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-machine="$(uname -sm), ${cpu:-unknown cpu}, $(nproc) cores"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-# The coordinator is built from the working tree: say so when it differs
-# from the commit.
-if [ -n "$(git status --porcelain -- '*.go' go.mod go.sum 2>/dev/null)" ]; then commit="$commit+uncommitted changes"; fi
+. scripts/bench-env.sh
 mkdir -p results
 exec "$GO" run -tags libsqlite3 ./internal/benchflood -machine "$machine" -commit "$commit" "$@"

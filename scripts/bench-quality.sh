@@ -23,10 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-machine="$(uname -sm), ${cpu:-unknown cpu}, $(nproc) cores"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git status --porcelain -- '*.go' go.mod go.sum 2>/dev/null)" ]; then commit="$commit+uncommitted changes"; fi
+. scripts/bench-env.sh
 threads=${THREADS:-1} workers=${WORKERS:-2} device=${DEVICE:-cpu}
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 bin=$(mktemp -d)/benchquality

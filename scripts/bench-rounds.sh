@@ -28,6 +28,5 @@ if [ "$soft" != unlimited ] && [ "$soft" -lt "$need" ]; then
 	exit 1
 fi
 
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-machine="$(uname -sm), ${cpu:-unknown cpu}, $(nproc) cores"
+. scripts/bench-env.sh
 exec "$GO" run -tags libsqlite3 ./internal/benchrounds -machine "$machine" "$@"

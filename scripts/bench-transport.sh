@@ -16,8 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-machine="$(uname -sm), ${cpu:-unknown cpu}, $(nproc) cores"
+. scripts/bench-env.sh
 mkdir -p results
 "$GO" run -tags libsqlite3 ./internal/benchtransport \
 	-reps "${REPS:-5}" -mib "${MIB:-64}" -inflight "${INFLIGHT:-8}" \
