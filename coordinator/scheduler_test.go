@@ -114,6 +114,10 @@ func (f *fakePeers) Forward(ctx context.Context, p ledger.Entry, call exchange.C
 		}
 	case copier:
 		out = <-f.alice
+		// A real copier relays alice's answer over the network, so it
+		// arrives after alice's; without the pause the scheduler could
+		// take this goroutine's return first under load (seen in CI).
+		time.Sleep(50 * time.Millisecond)
 	case random:
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := range out {
