@@ -6,25 +6,14 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/taonet/taonet/internal/benchresult"
 )
 
 // stat is min, median and max of one quantity over the repetitions.
-type stat struct {
-	Min    float64 `json:"min"`
-	Median float64 `json:"median"`
-	Max    float64 `json:"max"`
-}
+type stat = benchresult.Stat
 
-// statOf is the min, median and max of v; v must not be empty.
-func statOf(v []float64) stat {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return stat{Min: s[0], Median: med, Max: s[len(s)-1]}
-}
+func statOf(v []float64) stat { return benchresult.StatOf(v) }
 
 // ratios are a[i]/b[i], pairing the figures of one repetition.
 func ratios(a, b []float64) []float64 {
@@ -173,8 +162,8 @@ func ratioStat(value, baseline []float64) string {
 	return fmt.Sprintf("%.2f (%.2f-%.2f)", statOf(value).Median/statOf(baseline).Median, q.Min, q.Max)
 }
 
-func (st stat) f1() string { return fmt.Sprintf("%6.1f %6.1f %6.1f", st.Min, st.Median, st.Max) }
-func (st stat) f0() string { return fmt.Sprintf("%5.0f %5.0f %5.0f", st.Min, st.Median, st.Max) }
+func f1(st stat) string { return fmt.Sprintf("%6.1f %6.1f %6.1f", st.Min, st.Median, st.Max) }
+func f0(st stat) string { return fmt.Sprintf("%5.0f %5.0f %5.0f", st.Min, st.Median, st.Max) }
 
 // print writes the three tables: what the coordinator accepted and
 // refused, the process's resources, and the legitimate client's calls.
@@ -200,8 +189,8 @@ func (r *report) print(w io.Writer) {
 		iR, pR, iF, pF := r.series(n, idleRSS), r.series(n, peakRSS), r.series(n, idleFDs), r.series(n, peakFDs)
 		after := fmt.Sprintf("%6.1f, %6.1f", statOf(r.series(n, afterRSS)).Median, statOf(r.series(n, hwm)).Median)
 		fmt.Fprintf(w, "%-18s | %s | %s | %-19s | %-18s | %s | %s | %-19s | %4.0f->%4.0f | %.1f, %.0f (%.1f)\n", n,
-			statOf(iR).f1(), statOf(pR).f1(), ratioStat(pR, iR), after,
-			statOf(iF).f0(), statOf(pF).f0(), ratioStat(pF, iF), statOf(r.series(n, idleThr)).Median, statOf(r.series(n, peakThr)).Median,
+			f1(statOf(iR)), f1(statOf(pR)), ratioStat(pR, iR), after,
+			f0(statOf(iF)), f0(statOf(pF)), ratioStat(pF, iF), statOf(r.series(n, idleThr)).Median, statOf(r.series(n, peakThr)).Median,
 			statOf(r.series(n, logAdded)).Median/1024, statOf(r.series(n, logLines)).Median, statOf(r.series(n, logIdle)).Median/1024)
 	}
 	fmt.Fprintf(w, "(after: %v after the flood was released; HWM: VmHWM then, the peak of the process's whole life; threads: median idle -> median peak; log: medians; the coordinator's open-file limit: %s)\n",

@@ -9,29 +9,6 @@ import (
 	"github.com/taonet/taonet/coordinator"
 )
 
-func TestStatOf(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []float64
-		want stat
-	}{
-		{name: "OKOdd", in: []float64{9, 1, 4}, want: stat{Min: 1, Median: 4, Max: 9}},
-		{name: "OKEven", in: []float64{4, 1, 9, 2}, want: stat{Min: 1, Median: 3, Max: 9}},
-		{name: "OKOne", in: []float64{7}, want: stat{Min: 7, Median: 7, Max: 7}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := slices.Clone(tt.in)
-			if got := statOf(in); got != tt.want {
-				t.Fatalf("statOf(%v) = %+v, want %+v", tt.in, got, tt.want)
-			}
-			if !slices.Equal(in, tt.in) {
-				t.Fatalf("statOf reordered its input: %v", in)
-			}
-		})
-	}
-}
-
 func TestNewEntry(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		e := newEntry("peak-rss/x", "MiB", []float64{30, 40, 20}, []float64{10, 10, 10})

@@ -40,16 +40,10 @@ func NewEntry(name, unit string, value, baseline []float64) Entry {
 	return e
 }
 
-// spread is the min, median (the mean of the middle two for an even
-// count) and max of v.
+// spread is the min, median and max of v.
 func spread(v []float64) (lo, med, hi float64) {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	med = s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[0], med, s[len(s)-1]
+	st := StatOf(v)
+	return st.Min, st.Median, st.Max
 }
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }

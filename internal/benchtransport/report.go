@@ -8,9 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/taonet/taonet/internal/benchresult"
 )
 
 // Goals of the issue's Performance section.
@@ -47,23 +48,12 @@ func (r *results) addTopK(c topkCase, vocab, rows, bytes, full int) {
 }
 
 // stat is min, median and max of one quantity.
-type stat struct {
-	Min    float64 `json:"min"`
-	Median float64 `json:"median"`
-	Max    float64 `json:"max"`
-}
+type stat = benchresult.Stat
 
-func statOf(v []float64) stat {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return stat{Min: s[0], Median: med, Max: s[len(s)-1]}
-}
+func statOf(v []float64) stat { return benchresult.StatOf(v) }
 
-func (s stat) String() string { return fmt.Sprintf("%7.1f %7.1f %7.1f", s.Min, s.Median, s.Max) }
+// fmtStat is a stat as a table cell.
+func fmtStat(s stat) string { return fmt.Sprintf("%7.1f %7.1f %7.1f", s.Min, s.Median, s.Max) }
 
 // rates are MB/s (10^6 bytes of logits a second) and batches/s of one side
 // over the repetitions of c.
@@ -94,7 +84,7 @@ func (r *results) print(w io.Writer, cfg Config) {
 		st, stB := r.rates(c, sideStream)
 		un, unB := r.rates(c, sideUnary)
 		pr, pu := statOf(pairRatios(st, raw)), statOf(pairRatios(stB, unB))
-		fmt.Fprintf(w, "%-12s | %s | %s | %s | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f)\n", c.name, statOf(raw), statOf(st), statOf(un),
+		fmt.Fprintf(w, "%-12s | %s | %s | %s | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f)\n", c.name, fmtStat(statOf(raw)), fmtStat(statOf(st)), fmtStat(statOf(un)),
 			statOf(st).Median/statOf(raw).Median, pr.Min, pr.Max, statOf(stB).Median/statOf(unB).Median, pu.Min, pu.Max)
 	}
 	fmt.Fprintf(w, "\nbatches/s (min median max)\n%-12s | %-23s | %-23s | %-23s\n", "answer", "raw TLS 1.3 socket", "streaming Forward", "unary (1 RPC/batch)")
@@ -102,7 +92,7 @@ func (r *results) print(w io.Writer, cfg Config) {
 		_, raw := r.rates(c, sideRaw)
 		_, st := r.rates(c, sideStream)
 		_, un := r.rates(c, sideUnary)
-		fmt.Fprintf(w, "%-12s | %s | %s | %s\n", c.name, statOf(raw), statOf(st), statOf(un))
+		fmt.Fprintf(w, "%-12s | %s | %s | %s\n", c.name, fmtStat(statOf(raw)), fmtStat(statOf(st)), fmtStat(statOf(un)))
 	}
 	fmt.Fprintf(w, "\ntop-k answers beside full float32 logits (%d rows, vocab %d)\n", r.topkRows(), r.topkVocab())
 	for _, t := range r.topk {
@@ -255,4 +245,6 @@ func (rep report) encode() ([]byte, error) {
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-func roundStat(s stat) stat { return stat{round3(s.Min), round3(s.Median), round3(s.Max)} }
+func roundStat(s stat) stat {
+	return stat{Min: round3(s.Min), Median: round3(s.Median), Max: round3(s.Max)}
+}
